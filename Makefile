@@ -1,0 +1,45 @@
+# One command each: `make demo`, `make test`, `make check`, `make bench`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS := tmux git openssh-server
+
+.PHONY: demo test check bench venv system-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# The tests drive real tmux, git and sshd: install them through apt when they are missing.
+system-deps:
+	@missing=""; \
+	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
+	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing through apt:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+test: venv system-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+check: venv
+	$(BIN)/ruff check actors metawsm tests
+	$(BIN)/ruff format --check actors metawsm tests
+	$(BIN)/mypy
+
+bench: venv system-deps
+	$(BIN)/python -m tests.bench
+
+demo: venv system-deps
+	$(BIN)/python -m metawsm.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,5 @@
+"""``python -m metawsm`` runs the CLI."""
+
+from metawsm.cli import entrypoint
+
+entrypoint()
