@@ -1,0 +1,121 @@
+"""This machine as a :class:`~metawsm.hosts.base.Host`: anyio subprocesses and file calls."""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import anyio
+
+from metawsm.hosts.base import CommandResult, FileStat
+from metawsm.hosts.errors import CommandFailed, CommandTimeout
+
+# Variables that would point a child tmux at the operator's own server, or make git act on a
+# repository other than the one named by its argv.
+_SCRUBBED_ENV = ("TMUX", "TMUX_PANE", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+
+
+class LocalHost:
+    """Run commands and touch files on this machine."""
+
+    def __init__(self, name: str = "local") -> None:
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        check: bool = False,
+        stdin: bytes | None = None,
+    ) -> CommandResult:
+        args = [str(a) for a in argv]
+        if not args:
+            raise ValueError("empty argv")
+        full_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+        if env:
+            full_env.update(env)
+        try:
+            with anyio.fail_after(timeout):
+                proc = await anyio.run_process(
+                    args,
+                    input=stdin,
+                    cwd=cwd,
+                    env=full_env,
+                    check=False,
+                    stdin=None if stdin is not None else subprocess.DEVNULL,
+                )
+        except TimeoutError:
+            raise CommandTimeout(self._name, args, timeout) from None
+        except FileNotFoundError as exc:
+            missing = exc.filename if exc.filename is not None else args[0]
+            if cwd is not None and missing == cwd:
+                raise CommandFailed(self._name, args, 127, f"no such folder: {cwd}") from None
+            result = CommandResult(tuple(args), 127, "", f"command not found: {args[0]}")
+            if check:
+                raise CommandFailed(self._name, args, 127, result.stderr) from None
+            return result
+        result = CommandResult(
+            tuple(args),
+            proc.returncode,
+            proc.stdout.decode("utf-8", "replace"),
+            proc.stderr.decode("utf-8", "replace"),
+        )
+        if check and result.returncode != 0:
+            raise CommandFailed(self._name, args, result.returncode, result.stderr)
+        return result
+
+    async def read_bytes(self, path: str, *, limit: int | None = None) -> bytes:
+        def read() -> bytes:
+            with open(path, "rb") as handle:
+                return handle.read() if limit is None else handle.read(limit)
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def write_bytes_atomic(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
+        def write() -> None:
+            folder = os.path.dirname(os.path.abspath(path))
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(tmp, mode)
+                os.replace(tmp, path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+
+        await anyio.to_thread.run_sync(write)
+
+    async def stat(self, path: str) -> FileStat | None:
+        try:
+            st = await anyio.Path(path).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return FileStat(st.st_size, st.st_mtime, stat_mod.S_ISDIR(st.st_mode), st.st_mode)
+
+    async def remove(self, path: str) -> bool:
+        try:
+            await anyio.Path(path).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def makedirs(self, path: str, *, mode: int = 0o755) -> None:
+        await anyio.Path(path).mkdir(mode=mode, parents=True, exist_ok=True)
+
+    async def listdir(self, path: str) -> list[str]:
+        return sorted([p.name async for p in anyio.Path(path).iterdir()])
