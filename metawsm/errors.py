@@ -47,7 +47,7 @@ class PolicyValidationError(PolicyError):
         lines = "; ".join(f"{key}: {msg}" if key else msg for key, msg in errors)
         super().__init__(
             f"validate policy {path}: {lines}",
-            hint="fix the keys named above, or run `metawsm policy-init` for a fresh file",
+            hint="fix the keys named above; `metawsm policy validate` lists every error",
         )
         self.path = path
         self.errors = errors
