@@ -1,0 +1,1 @@
+"""Tests of ticket documents: frontmatter, the native and docmgr providers, seeding."""
