@@ -50,7 +50,8 @@ _DASHES = re.compile(r"-{2,}")
 # after the first-8-characters rule named every 2026 run "...-run-2026").
 _RUN_TOKEN_KEEP = 14
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""The one name rule (use with ``fullmatch``) for tickets, repos, agents, runs, hosts."""
 
 NAME_KINDS = ("ticket", "repo", "agent", "run id", "host", "workspace")
 """The kinds of name :func:`validate_name` is used for (the kind only shapes the message)."""
@@ -139,7 +140,7 @@ def validate_name(kind: str, value: str) -> str:
     and a tmux target, and it cannot be mistaken for a command-line option. ``kind`` names what
     the value is (see :data:`NAME_KINDS`) in the message.
     """
-    if _NAME.fullmatch(value) is None:
+    if NAME_PATTERN.fullmatch(value) is None:
         raise UsageError(
             f"invalid {kind} name {json.dumps(value, ensure_ascii=False)}: use letters, digits, "
             "'.', '_' or '-' "

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from metawsm.errors import PolicyError, PolicyValidationError
+from metawsm.naming import NAME_PATTERN, validate_name
 from metawsm.policy_model import (
     RUNNERS,
     SUPPORTED_CHECKS,
@@ -37,7 +38,7 @@ from metawsm.policy_model import (
     RunnerOptions,
     quote,
 )
-from metawsm.policy_rules import NAME_PATTERN, evaluate, format_key, validate_name
+from metawsm.policy_rules import evaluate, format_key
 
 __all__ = [
     "DEFAULT_POLICY_PATH",

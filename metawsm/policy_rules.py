@@ -21,29 +21,13 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, to_jsonable_python
 
 from metawsm.errors import UsageError
+from metawsm.naming import validate_name
 from metawsm.policy_model import RULE_ERROR_TYPE, Policy, quote
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-"""Names of agents, profiles, repos, hosts: safe in paths, tmux session names and branches.
-
-``\\Z`` rather than ``$`` so a trailing newline never passes.
-"""
+# The name rule is metawsm.naming's, so a name from the policy and one from a flag meet
+# one rule and one wording.
 
 Loc = tuple[str | int, ...]
-
-
-def validate_name(kind: str, value: str) -> str:
-    """Return ``value`` if it is a valid ``kind`` name, else raise :class:`UsageError`.
-
-    Same rule and message as :func:`metawsm.naming.validate_name`, so an operator meets one
-    wording whether a name comes from the policy or from a flag.
-    """
-    if NAME_PATTERN.match(value):
-        return value
-    raise UsageError(
-        f"invalid {kind} name {quote(value)}: use letters, digits, '.', '_' or '-' "
-        "(at most 64 characters, not starting with '.' or '-')"
-    )
 
 
 # -------------------------------------------------------------------------------- evaluation

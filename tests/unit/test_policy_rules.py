@@ -662,7 +662,7 @@ def test_invalid_names_raise_a_usage_error_naming_the_kind(name: str) -> None:
     assert caught.value.message.startswith(
         f"invalid agent name {json.dumps(name, ensure_ascii=False)}: use letters"
     )
-    assert NAME_PATTERN.match(name) is None
+    assert NAME_PATTERN.fullmatch(name) is None
 
 
 @pytest.mark.parametrize(
