@@ -109,8 +109,12 @@ class FakeClock:
 
     def move_on_after(self, seconds: float) -> anyio.CancelScope:
         scope = anyio.CancelScope()
-        if seconds != math.inf:
-            self._add(self._now + max(0.0, seconds), scope=scope)
+        if seconds <= 0:
+            # A deadline already reached cancels at the first checkpoint, as SystemClock's does;
+            # a timer would wait for the next advance() and hang a zero backoff or grace.
+            scope.cancel()
+        elif seconds != math.inf:
+            self._add(self._now + seconds, scope=scope)
         return scope
 
     def _pop_due(self, limit: float) -> _Timer | None:

@@ -147,6 +147,11 @@ class ActorRef(Generic[M]):
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
                     reply_send.close()
                     raise ActorStopped(f"actor {self.name!r} stopped") from exc
+                except BaseException:
+                    # Timed out or cancelled while the inbox was full: the call never reached
+                    # the actor, so nobody else will close its reply channel (ResourceWarning).
+                    reply_send.close()
+                    raise
                 try:
                     reply = await reply_receive.receive()
                 except anyio.EndOfStream as exc:

@@ -12,7 +12,10 @@ Invariants (each pinned by a test in ``tests/actors/``):
   ``period`` seconds). One more stops all children and raises :class:`SupervisorGaveUp`, which the
   parent sees as one abnormal exit of one child: escalation goes up exactly one level.
 - Restart delays grow exponentially with jitter up to a cap (:class:`Backoff`), per child, and
-  reset once an incarnation has run for ``stable_after`` seconds.
+  reset once an incarnation has run for ``stable_after`` seconds. One child's delay does not
+  hold up the supervisor: other exits, ``start_child`` and ``terminate_child`` go on meanwhile.
+- Only the supervisor cancels its children (their scopes are shielded from the scope running
+  the supervisor), so cancelling that scope still stops them one at a time, in reverse order.
 - Stopping a child is a ladder: cancel, wait up to its ``shutdown`` grace, then abandon it
   with a recorded reason. Python cannot kill a task: an abandoned child no longer holds up the
   ladder, its slot moves on, and the task group that owns it ends when the task finally does.
@@ -89,7 +92,10 @@ class _Incarnation:
     slot: _Slot
     generation: int
     started_at: float
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    # Shielded: only the supervisor's ladder (``scope.cancel()``) stops a child. Without the
+    # shield a cancellation of the scope running the supervisor reached every child at once,
+    # so children were not stopped one at a time in reverse start order, nor with their grace.
+    scope: anyio.CancelScope = field(default_factory=lambda: anyio.CancelScope(shield=True))
     ready: anyio.Event = field(default_factory=anyio.Event)
     done: anyio.Event = field(default_factory=anyio.Event)
     is_started: bool = False
@@ -114,6 +120,16 @@ class _Slot:
     last_exit: str | None = None
     last_failure: str | None = None
     next_restart_at: float | None = None
+
+
+@dataclass(eq=False)
+class _Deferred:
+    """A restart waiting out its backoff delay: ``members[0]`` is the child being delayed, the
+    rest of its restart group follows it in start order. The main loop starts them at ``due``;
+    meanwhile it keeps handling other exits, start_child and terminate_child."""
+
+    due: float
+    members: list[_Slot]
 
 
 class _GiveUp(Exception):
@@ -168,8 +184,10 @@ class Supervisor:
         self._stopped = anyio.Event()
         self._lock = anyio.Lock()
         self._stop_requested = False
-        self._backoff_scope: anyio.CancelScope | None = None
+        self._deferred: list[_Deferred] = []
         self._tg: TaskGroup | None = None
+        #: Incarnations whose task has not ended, slot or no slot (cancelled by run()'s exit).
+        self._live: set[_Incarnation] = set()
 
     # -- public API -------------------------------------------------------------------------
 
@@ -225,6 +243,11 @@ class Supervisor:
                 self._close_mailboxes()
                 self._stopped.set()
                 tg.cancel_scope.cancel()
+                # Children are shielded from tg's scope: cancel whatever still runs (a child
+                # abandoned by its ladder, or all of them if _main ended by a bug), or the task
+                # group would wait for them forever.
+                for inc in list(self._live):
+                    inc.scope.cancel()
         if error is not None:
             raise error
 
@@ -233,8 +256,6 @@ class Supervisor:
         if self._state in (SupervisorState.IDLE, SupervisorState.STOPPED, SupervisorState.GIVEN_UP):
             return
         self._stop_requested = True
-        if self._backoff_scope is not None:
-            self._backoff_scope.cancel()
         self._wake.set()
         await self._stopped.wait()
 
@@ -249,6 +270,10 @@ class Supervisor:
             try:
                 await self._start_slot(slot)
             except BaseException:
+                # The caller was cancelled mid-start: without this the half-started child kept
+                # running with no slot (invisible, never stopped until run() ended).
+                if slot.current is not None:
+                    slot.current.scope.cancel()
                 self._forget(slot)
                 raise
             return self._child_info(slot)
@@ -298,6 +323,7 @@ class Supervisor:
         self._wake = anyio.Event()
         self._stopped = anyio.Event()
         self._stop_requested = False
+        self._deferred.clear()
 
     async def _main(self, task_status: TaskStatus[Any]) -> None:
         try:
@@ -310,7 +336,8 @@ class Supervisor:
         self._emit("supervisor", "started")
         task_status.started()
         while True:
-            await self._wake.wait()
+            with self._until_next_restart():
+                await self._wake.wait()
             self._wake = anyio.Event()
             if self._stop_requested:
                 break
@@ -318,6 +345,8 @@ class Supervisor:
                 try:
                     while self._exited and not self._stop_requested:
                         await self._on_exit(self._exited.popleft())
+                    while not self._stop_requested and (entry := self._pop_due()) is not None:
+                        await self._restart_members(entry.members, delayed=None)
                 except _GiveUp as exc:
                     reason = str(exc)
                     await self._shutdown(reason, final=SupervisorState.GIVEN_UP)
@@ -331,6 +360,7 @@ class Supervisor:
         self, reason: str, final: SupervisorState = SupervisorState.STOPPED
     ) -> None:
         self._state = SupervisorState.STOPPING
+        self._deferred.clear()
         for slot in reversed(list(self._slots.values())):
             await self._stop_slot(slot, reason)
         self._state = final
@@ -348,6 +378,7 @@ class Supervisor:
         slot.current = inc
         slot.state = ChildState.STARTING
         slot.next_restart_at = None
+        self._live.add(inc)
         self._tg.start_soon(self._child_main, inc, name=f"{self.name}/{slot.spec.id}")
         with self.clock.move_on_after(slot.spec.start_timeout):
             await inc.ready.wait()
@@ -386,6 +417,7 @@ class Supervisor:
             if inc.outcome is None:  # cancelled from outside, or a BaseException
                 inc.outcome = Exit(ExitKind.KILLED)
             inc.ended_at = self.clock.now()
+            self._live.discard(inc)
             inc.done.set()
             inc.ready.set()
         if inc.is_started:
@@ -451,40 +483,70 @@ class Supervisor:
         assert inc.ended_at is not None
         if inc.ended_at - inc.started_at >= self.backoff.stable_after:
             slot.consecutive_failures = 0
-        for member in group:
-            if member.spec.restart is Restart.TEMPORARY and member is not slot:
-                continue
-            if not await self._restart_slot(member, delay=member is slot):
+        members = [m for m in group if m is slot or m.spec.restart is not Restart.TEMPORARY]
+        await self._restart_members(members, delayed=slot)
+
+    # The backoff delay used to be waited out here, inside the main loop and under the lock:
+    # for up to ``backoff.cap`` seconds no other exit was handled and start_child and
+    # terminate_child blocked. A delay now defers the restart (_Deferred) and returns at once.
+    async def _restart_members(self, members: list[_Slot], *, delayed: _Slot | None) -> None:
+        """Start ``members`` again in order. ``delayed`` (the child that ended) first gets its
+        backoff delay: it and the members after it are then deferred to the main loop. A member
+        that fails to start is counted against the intensity and retried after its own delay,
+        the members after it waiting for it."""
+        i = 0
+        while i < len(members):
+            member = members[i]
+            if member is delayed and self._backoff(member) > 0:
+                self._defer(members[i:])
                 return
-
-    async def _restart_slot(self, slot: _Slot, *, delay: bool) -> bool:
-        """Start ``slot`` again after its backoff delay, retrying failed starts (each counted
-        against the intensity). False when a stop request interrupted it."""
-        while True:
-            if delay:
-                slot.consecutive_failures += 1
-                if not await self._backoff_wait(slot):
-                    return False
-            slot.restarts += 1
+            member.restarts += 1
             try:
-                await self._start_slot(slot)
-                return True
+                await self._start_slot(member)
             except StartFailed as exc:
-                self._count_restart(slot, Exit(ExitKind.ABNORMAL, exc))
-                delay = True
+                self._count_restart(member, Exit(ExitKind.ABNORMAL, exc))
+                delayed = member
+                continue
+            i += 1
 
-    async def _backoff_wait(self, slot: _Slot) -> bool:
+    def _backoff(self, slot: _Slot) -> float:
+        """Pick the delay before the next restart of ``slot`` and show it (restarting)."""
+        slot.consecutive_failures += 1
         seconds = self.backoff.delay(slot.consecutive_failures, self._rng)
         slot.state = ChildState.RESTARTING
         slot.next_restart_at = self.clock.now() + seconds
         self._emit(slot.spec.id, "restarting", f"in {seconds:.3f}s", generation=slot.generation)
-        with self.clock.move_on_after(seconds) as scope:
-            self._backoff_scope = scope
-            try:
-                await anyio.sleep_forever()
-            finally:
-                self._backoff_scope = None
-        return not self._stop_requested
+        return seconds
+
+    def _defer(self, members: list[_Slot]) -> None:
+        first = members[0]
+        assert first.next_restart_at is not None
+        for entry in self._deferred:  # a newer group restart supersedes older ones
+            entry.members = [m for m in entry.members if m not in members]
+        self._deferred = [entry for entry in self._deferred if entry.members]
+        self._deferred.append(_Deferred(first.next_restart_at, list(members)))
+
+    def _until_next_restart(self) -> anyio.CancelScope:
+        """A scope that ends the main loop's wait when the next deferred restart is due."""
+        if not self._deferred:
+            return anyio.CancelScope()
+        due = min(entry.due for entry in self._deferred)
+        return self.clock.move_on_after(due - self.clock.now())
+
+    def _pop_due(self) -> _Deferred | None:
+        now = self.clock.now()
+        for entry in sorted(self._deferred, key=lambda e: e.due):
+            if entry.due <= now:
+                self._deferred.remove(entry)
+                # Skip members terminated (or restarted by another group) meanwhile.
+                entry.members = [
+                    m
+                    for m in entry.members
+                    if self._slots.get(m.spec.id) is m
+                    and (m.current is None or m.current.done.is_set())
+                ]
+                return entry
+        return None
 
     def _count_restart(self, slot: _Slot, outcome: Exit) -> None:
         now = self.clock.now()
