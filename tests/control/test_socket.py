@@ -156,16 +156,20 @@ async def test_many_clients_at_once(server: ControlServer) -> None:
     assert sorted(r["echo"]["i"] for r in results) == list(range(50))
 
 
+def _leave_stale_file(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text("left by a supervisor that was killed")
+
+
 async def test_a_stale_socket_file_is_replaced(sock_path: Path) -> None:
-    sock_path.parent.mkdir(parents=True)
-    sock_path.write_text("left by a supervisor that was killed")
+    _leave_stale_file(sock_path)
     srv = ControlServer(sock_path, {"echo": _echo})
     async with anyio.create_task_group() as tg:
         await tg.start(srv.run)
         async with ControlClient(sock_path) as client:
             assert await client.call("echo") == {"echo": {}}
         tg.cancel_scope.cancel()
-    assert not sock_path.exists()
+    assert not await anyio.Path(sock_path).exists()
 
 
 async def test_no_supervisor_is_a_clear_error(sock_path: Path) -> None:
