@@ -421,7 +421,7 @@ FULL_ENV = {
     "METAWSM_WORKSPACE": "ws-1",
     "METAWSM_GENERATION": "2",
     "METAWSM_SIGNAL_DIR": "/w/ws-1/.metawsm",
-    "METAWSM_SOCKET": "/root/.metawsm/control.sock",
+    "METAWSM_SOCKET": "/home/op/.metawsm/control.sock",
 }
 
 
@@ -433,7 +433,7 @@ def test_signal_context_comes_from_the_environment() -> None:
         workspace="ws-1",
         generation=2,
         signal_dir=Path("/w/ws-1/.metawsm"),
-        socket=Path("/root/.metawsm/control.sock"),
+        socket=Path("/home/op/.metawsm/control.sock"),
     )
     assert context.environ() == FULL_ENV
 

@@ -2,7 +2,7 @@
 
 The real ``docmgr`` (a Go tool) cannot be installed here. This script reproduces what
 metawsm's docmgr provider relies on, as recorded in
-``/work/shared/reference/docmgr-wsm-contracts.md`` (docmgr ``v0.0.20``):
+``the docmgr/wsm contracts reference (docmgr-wsm-contracts.md)`` (docmgr ``v0.0.20``):
 
 - §A.1 root resolution: ``--root X`` (X not ``""``/``ttmp``; absolute, or joined onto the cwd),
   else the nearest ``.ttmp.yaml`` walking up from the cwd (``root:`` relative to its folder),

@@ -1,7 +1,7 @@
 """A fake ``wsm`` (workspace-manager) for tests, built only from its recorded contract.
 
 The real ``wsm`` cannot be installed here. This script reproduces the parts metawsm's ``wsm``
-provider relies on, as recorded in ``/work/shared/reference/docmgr-wsm-contracts.md``:
+provider relies on, as recorded in ``the docmgr/wsm contracts reference (docmgr-wsm-contracts.md)``:
 
 - §D.1 storage: ``<UserConfigDir>/workspace-manager/`` (``$XDG_CONFIG_HOME`` or ``~/.config``),
   ``registry.json`` (missing = empty), ``workspaces/<NAME>.json`` with every Workspace key,
