@@ -20,7 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from metawsm import gitops
 from metawsm.hosts.base import Host
+from metawsm.workspaces.errors import WorkspaceError, WorkspaceNotFound
 
 __all__ = ["Workspace", "WorkspaceProvider"]
 
@@ -94,3 +96,17 @@ class WorkspaceProvider(Protocol):
         (``WorkspaceDirty``) and nothing is removed. Branches are kept either way.
         """
         ...
+
+
+async def require_complete(host: Host, name: str, workspace: Workspace | None) -> Workspace:
+    """``workspace`` if it exists and every repo's worktree is still there (what ``reuse``
+    needs, whichever provider made it); else a clear error naming what is missing."""
+    if workspace is None:
+        raise WorkspaceNotFound(name)
+    for repo, path in workspace.repos.items():
+        if not await gitops.is_repo(host, path):
+            raise WorkspaceError(
+                f'workspace "{name}" is incomplete: the worktree of {repo} ({path}) is missing',
+                hint="delete the workspace and create it again (branches are kept)",
+            )
+    return workspace

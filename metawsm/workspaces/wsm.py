@@ -38,7 +38,7 @@ from metawsm.errors import UsageError
 from metawsm.hosts.base import CommandResult, Host
 from metawsm.hosts.errors import HostError
 from metawsm.naming import normalize_tokens, validate_name
-from metawsm.workspaces.base import Workspace
+from metawsm.workspaces.base import Workspace, require_complete
 from metawsm.workspaces.errors import (
     BaseBranchNotFound,
     BranchExists,
@@ -197,16 +197,7 @@ class WsmWorkspaceProvider:
         return None if record is None else self._workspace(name, record)
 
     async def reuse(self, name: str) -> Workspace:
-        workspace = await self.info(name)
-        if workspace is None:
-            raise WorkspaceNotFound(name)
-        for repo, path in workspace.repos.items():
-            if not await gitops.is_repo(self._host, path):
-                raise WorkspaceError(
-                    f'workspace "{name}" is incomplete: the worktree of {repo} ({path}) is missing',
-                    hint="delete the workspace and create it again (branches are kept)",
-                )
-        return workspace
+        return await require_complete(self._host, name, await self.info(name))
 
     async def _registry(self) -> dict[str, list[str]]:
         path = posixpath.join(await self._user_config_dir(), "registry.json")
