@@ -26,7 +26,7 @@ from actors.errors import (
     UnknownChild,
 )
 from actors.introspect import ChildInfo, SupervisorEvent, SupervisorInfo
-from actors.mailbox import ActorRef, Mailbox
+from actors.mailbox import ActorRef, Call, Failed, Mailbox, Reply
 from actors.spec import BRUTAL_KILL, INFINITY, ChildSpec, Restart, Strategy, worker
 from actors.supervisor import ChildState, ExitKind, Supervisor, SupervisorState
 
@@ -40,14 +40,17 @@ __all__ = [
     "ActorRef",
     "ActorStopped",
     "Backoff",
+    "Call",
     "ChildInfo",
     "ChildSpec",
     "ChildState",
     "Clock",
     "ExitKind",
+    "Failed",
     "FakeClock",
     "InboxFull",
     "Mailbox",
+    "Reply",
     "RequestTimeout",
     "Restart",
     "Shutdown",

@@ -4,7 +4,9 @@ Subclass :class:`Actor`, override :meth:`Actor.handle` (and, when needed, :meth:
 and :meth:`Actor.on_stop`), and let a supervisor run it through :meth:`Actor.spec`. Messages sent
 with :meth:`~actors.mailbox.ActorRef.request` get the return value of ``handle`` as their reply;
 an exception in ``handle`` is sent to the caller as :class:`~actors.errors.ActorCrashed` and then
-crashes the actor, so its supervisor restarts it with fresh state on the same inbox.
+crashes the actor, so its supervisor restarts it with fresh state on the same inbox. A handler
+that wants to refuse a request and go on returns :class:`~actors.mailbox.Failed` instead: the
+caller gets that error raised as it is.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from actors.clock import SYSTEM_CLOCK, Clock
-from actors.mailbox import DEFAULT_INBOX_SIZE, ActorRef, Call, Mailbox
+from actors.mailbox import DEFAULT_INBOX_SIZE, ActorRef, Call, Failed, Mailbox
 from actors.spec import ChildSpec
 
 M = TypeVar("M")
@@ -66,7 +68,10 @@ class Actor(Generic[M]):
                         # Cancelled mid-request: the caller learns the actor stopped.
                         item.answer(error=_stopped(mailbox))
                         raise
-                    item.answer(value)
+                    if isinstance(value, Failed):
+                        item.answer(error=value.error, crashed=False)
+                    else:
+                        item.answer(value)
                 else:
                     await self.handle(item)
                 if self._stop_requested:

@@ -24,10 +24,21 @@ DEFAULT_REQUEST_TIMEOUT = 5.0
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """The outcome of a request: a value, or the exception the handler raised."""
+    """The outcome of a request: a value, or an error. ``crashed`` tells an exception that
+    crashed the actor (raised to the caller as :class:`ActorCrashed`) from a failure the
+    handler returned on purpose with :class:`Failed` (raised to the caller as it is)."""
 
     value: Any = None
     error: BaseException | None = None
+    crashed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Return this from ``handle`` to answer a request with ``error`` while the actor goes
+    on: the caller gets ``error`` raised as it is, and the actor does not crash."""
+
+    error: Exception
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +48,13 @@ class Call(Generic[M]):
     message: M
     reply_to: MemoryObjectSendStream[Reply]
 
-    def answer(self, value: Any = None, error: BaseException | None = None) -> None:
+    def answer(
+        self, value: Any = None, error: BaseException | None = None, *, crashed: bool = True
+    ) -> None:
         """Send the reply; a caller that gave up waiting is not an error."""
         try:
             with self.reply_to:
-                self.reply_to.send_nowait(Reply(value, error))
+                self.reply_to.send_nowait(Reply(value, error, crashed))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.WouldBlock):
             pass
 
@@ -157,7 +170,7 @@ class ActorRef(Generic[M]):
                 except anyio.EndOfStream as exc:
                     raise ActorStopped(f"actor {self.name!r} stopped before answering") from exc
                 if reply.error is not None:
-                    if isinstance(reply.error, ActorStopped):
+                    if isinstance(reply.error, ActorStopped) or not reply.crashed:
                         raise reply.error
                     raise ActorCrashed(
                         f"actor {self.name!r} failed on {type(message).__name__}: {reply.error!r}"

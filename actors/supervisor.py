@@ -288,6 +288,11 @@ class Supervisor:
             self._forget(slot)
             return self._child_info(slot)
 
+    def child_spec(self, id: str) -> ChildSpec | None:
+        """The spec of child ``id`` (its ``mailbox.ref`` reaches an actor child), if present."""
+        slot = self._slots.get(id)
+        return slot.spec if slot is not None else None
+
     def which_children(self) -> list[ChildInfo]:
         """Every child in start order, with its state, generation and restart count."""
         return [self._child_info(slot) for slot in self._slots.values()]

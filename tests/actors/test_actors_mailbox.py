@@ -17,6 +17,7 @@ from actors import (
     ActorStopped,
     Backoff,
     ChildSpec,
+    Failed,
     FakeClock,
     InboxFull,
     Mailbox,
@@ -327,3 +328,29 @@ async def test_on_stop_is_bounded_so_it_cannot_hold_up_the_ladder(clock: FakeClo
         assert stopped_at == [5.0]
     [info] = sup.which_children()
     assert (info.state, info.abandoned) == ("stopped", 0)
+
+
+class _Refuser(Actor[str]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.handled = 0
+
+    async def handle(self, message: str) -> object:
+        self.handled += 1
+        if message == "refuse":
+            return Failed(ValueError("not this one"))
+        return self.handled
+
+
+async def test_a_returned_failure_reaches_the_caller_as_is_and_the_actor_goes_on() -> None:
+    spec = _Refuser.spec("refuser")
+    assert spec.mailbox is not None
+    sup = Supervisor("sup", [spec])
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        with pytest.raises(ValueError, match="not this one"):
+            await spec.mailbox.ref.request("refuse")
+        # Same incarnation: its state survived, so it was not restarted.
+        assert await spec.mailbox.ref.request("ok") == 2
+        assert sup.which_children()[0].generation == 1
+        await sup.stop()
