@@ -355,11 +355,13 @@ class TmuxServer:
         self.calls = 0
         self._clock = clock
         if not socket:
-            self._prefix: tuple[str, ...] = ("tmux",)
+            self._prefix: tuple[str, ...] = ("tmux", "-u")
         elif "/" in socket:
-            self._prefix = ("tmux", "-S", socket, "-f", "/dev/null")
+            self._prefix = ("tmux", "-u", "-S", socket, "-f", "/dev/null")
         else:
-            self._prefix = ("tmux", "-L", socket, "-f", "/dev/null")
+            self._prefix = ("tmux", "-u", "-L", socket, "-f", "/dev/null")
+        # -u: without a UTF-8 locale (LC_ALL=C, cron, ssh) the tmux client prints the snapshot's
+        # \x1f field separator as "_", every row becomes unreadable and every agent "unknown".
 
     def __repr__(self) -> str:
         return f"TmuxServer({self.host.name!r}, socket={self.socket!r})"

@@ -130,7 +130,7 @@ async def test_default_socket_uses_no_flags(tmux_tmpdir: str, tmp_path: Path) ->
     # Safe only because TMUX_TMPDIR points at this test's own folder (autouse fixture).
     assert os.environ["TMUX_TMPDIR"] == tmux_tmpdir and tmux_tmpdir.startswith("/tmp/mwt-")
     server = TmuxServer(LocalHost())
-    assert server.argv("list-sessions") == ["tmux", "list-sessions"]
+    assert server.argv("list-sessions") == ["tmux", "-u", "list-sessions"]
     await server.new_session("dflt", cwd=str(tmp_path), argv=["sleep", "1000"], env={})
     try:
         assert await anyio.Path(socket_file("default")).exists()
@@ -143,11 +143,11 @@ async def test_default_socket_uses_no_flags(tmux_tmpdir: str, tmp_path: Path) ->
 
 async def test_socket_forms(tmux_tmpdir: str, tmp_path: Path) -> None:
     assert TmuxServer(LocalHost(), "name").argv("ls") == [
-        "tmux", "-L", "name", "-f", "/dev/null", "ls",
+        "tmux", "-u", "-L", "name", "-f", "/dev/null", "ls",
     ]  # fmt: skip
     path = f"{tmux_tmpdir}/s.sock"
     server = TmuxServer(LocalHost(), path)
-    assert server.argv("ls") == ["tmux", "-S", path, "-f", "/dev/null", "ls"]
+    assert server.argv("ls") == ["tmux", "-u", "-S", path, "-f", "/dev/null", "ls"]
     await server.new_session("bypath", cwd=str(tmp_path), argv=sh("exit 4"), env={})
     try:
         assert (await wait_for_pane(server, "bypath", lambda p: p.exit_known)).dead_status == 4
@@ -213,3 +213,19 @@ async def test_private_servers_do_not_see_each_other(
     ):
         assert (await wait_for_pane(two, "same", lambda p: p.dead)).dead_status == 2
         assert (await one.snapshot()).sessions["same"].alive
+
+
+async def test_snapshot_reads_rows_without_a_utf8_locale(
+    tmux_server: TmuxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under LC_ALL=C the tmux client rewrites the \x1f separator unless told -u.
+    monkeypatch.setenv("LC_ALL", "C")
+    monkeypatch.delenv("LANG", raising=False)
+    server = tmux_server
+    await server.new_session("c-locale", cwd="/", argv=["sleep", "30"], env={})
+    try:
+        snapshot = await server.snapshot()
+        assert "c-locale" in snapshot.sessions
+        assert not snapshot.unreadable
+    finally:
+        await server.kill_session("c-locale")

@@ -1,0 +1,441 @@
+"""Run commands: ``serve``, ``run``, ``status``, ``runs``, ``stop``, ``resume``, ``restart``,
+``cleanup``.
+
+Each command talks to the supervisor through the control socket when one is running for the
+current directory's metawsm root. Without one, reads come from SQLite (and say the supervisor
+is down), ``stop`` and ``cleanup`` act directly, and ``run`` starts a supervisor in the
+foreground for that run (``--detach`` only submits, and needs one running).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Any
+
+import anyio
+from cyclopts import Parameter
+
+from metawsm.cli import app
+from metawsm.cli.common import RemoteCore, call, load_env, print_json
+from metawsm.core import SubmitParams
+from metawsm.errors import UsageError
+from metawsm.hsm import RunStatus
+from metawsm.naming import normalize_tokens
+from metawsm.runs.spec import RunRequest
+from metawsm.status import RunStatusView, RunSummary, render_runs_text, render_status_text
+from metawsm.store.reader import Reader
+from metawsm.supervisor.serve import run_serve, supervisor_is_running
+from metawsm.supervisor.service import ServiceCore
+
+Flag = Annotated[bool, Parameter(negative="")]
+JsonFlag = Annotated[bool, Parameter(name="--json", negative="")]
+Multi = Annotated[tuple[str, ...], Parameter(consume_multiple=False)]
+
+FINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CLOSED})
+
+
+@app.command
+def serve(*, policy: str = "", db: str = "", verbose: Flag = False) -> int:
+    """Run the supervisor for this directory's metawsm root in the foreground.
+
+    It adopts the agents of active runs, watches them, restarts what dies within the policy's
+    budget and serves the other commands over .metawsm/control.sock. Ctrl-C stops it within
+    supervisor.shutdown_seconds and leaves every agent running.
+
+    Example: metawsm serve
+
+    Parameters
+    ----------
+    policy
+        Policy file (default .metawsm/policy.json).
+    db
+        Database file (default .metawsm/metawsm.db).
+    verbose
+        Log debug messages too.
+    """
+    run_serve(policy=policy or None, db=db or None, verbose=verbose)
+    return 0
+
+
+@app.command
+def run(
+    *,
+    ticket: Multi = (),
+    repos: Multi = (),
+    doc_home_repo: str = "",
+    doc_repo: str = "",
+    doc_authority_mode: str = "",
+    doc_seed_mode: str = "",
+    agent: Multi = (),
+    run_id: str = "",
+    workspace_strategy: str = "",
+    base_branch: str = "",
+    policy: str = "",
+    db: str = "",
+    dry_run: Flag = False,
+    detach: Flag = False,
+    json_output: JsonFlag = False,
+) -> int:
+    """Start a run: provision a workspace per ticket, seed its docs, start the agents.
+
+    With a supervisor running, the run is submitted to it and this returns once its plan has
+    executed (agents started). Without one, a supervisor starts in the foreground for this run
+    and stays until the run ends (Ctrl-C leaves the agents running).
+
+    Example: metawsm run --ticket T-1 --repos api,web --agent coder
+
+    Parameters
+    ----------
+    ticket
+        Ticket id(s); repeat or use commas.
+    repos
+        Repos for the workspace (names from workspace.repos); repeat or use commas.
+    doc_home_repo
+        Repo holding the ticket docs in the workspace (default: the first repo).
+    doc_repo
+        Deprecated alias of --doc-home-repo.
+    doc_authority_mode
+        Docs authority mode (default from the policy).
+    doc_seed_mode
+        none or copy_from_repo_on_start (default from the policy).
+    agent
+        Agents from the policy (default: all); repeat or use commas.
+    run_id
+        Run id (default: generated, run-YYYYMMDD-HHMMSS).
+    workspace_strategy
+        create, fork or reuse (default from the policy).
+    base_branch
+        Branch the workspaces start from (default from the policy, usually main).
+    policy
+        Policy file (default .metawsm/policy.json).
+    db
+        Database file (default .metawsm/metawsm.db).
+    dry_run
+        Write the plan and touch nothing else.
+    detach
+        Only submit to a running supervisor; fail when none is running.
+    json_output
+        Print the run id and steps as JSON.
+    """
+    request = RunRequest(
+        tickets=normalize_tokens(ticket),
+        repos=normalize_tokens(repos),
+        doc_home_repo=doc_home_repo,
+        doc_repo=doc_repo,
+        doc_authority_mode=doc_authority_mode,
+        doc_seed_mode=doc_seed_mode,
+        agents=normalize_tokens(agent),
+        run_id=run_id,
+        workspace_strategy=workspace_strategy,
+        base_branch=base_branch,
+        policy_path=policy,
+        dry_run=dry_run,
+    )
+    env = load_env(policy, db)
+    params = SubmitParams(request=request).model_dump(mode="json")
+    if supervisor_is_running(env):
+        result = anyio.run(RemoteCore(env).call, "run.submit", params, backend="asyncio")
+        _print_submitted(result, json_output)
+        return 0
+    if detach:
+        raise UsageError(
+            f"--detach needs a running supervisor and none is running for {env.root}",
+            hint="start one with `metawsm serve`, or drop --detach to supervise in the foreground",
+        )
+    outcome: dict[str, Any] = {}
+
+    async def job(core: ServiceCore) -> None:
+        result = await core.submit_run(SubmitParams(request=request))
+        outcome.update(result)
+        _print_submitted(result, json_output)
+        if result.get("dry_run"):
+            return
+        await _follow(core, result["run_id"], quiet=json_output)
+
+    run_serve(policy=policy or None, db=db or None, job=job)
+    return 0 if outcome.get("status", "") != RunStatus.FAILED else 1
+
+
+def _print_submitted(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    lines = [f"Run ID: {result['run_id']}"]
+    for step in result.get("steps", []):
+        lines.append(
+            f"  [{step['index']:02d}] {step['name']} ({step['kind']}) status={step['status']}"
+        )
+        if step.get("command"):
+            lines.append(f"       {step['command']}")
+        if step.get("error"):
+            lines.append(f"       error: {step['error']}")
+    if result.get("dry_run"):
+        lines.append("Run planned in dry-run mode.")
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+async def _follow(core: ServiceCore, run_id: str, *, quiet: bool) -> None:
+    """Supervise in the foreground until the run ends, printing each change of its state."""
+    seen: dict[str, str] = {}
+    tick = core.env.policy.supervisor.tick_seconds
+    while True:
+        with Reader(core.env.db_path) as reader:
+            record = reader.get_run(run_id)
+            agents = reader.list_agents(run_id)
+        if record is None:
+            return
+        state = {"run": record.status}
+        state.update(
+            {f"{a.agent_name}@{a.workspace_name}": f"{a.status} gen={a.generation}" for a in agents}
+        )
+        for key, value in state.items():
+            if seen.get(key) != value and not quiet:
+                stamp = time.strftime("%H:%M:%S")
+                sys.stdout.write(f"{stamp} {key}: {value}\n")
+                sys.stdout.flush()
+        seen = state
+        if record.status in FINAL:
+            return
+        await anyio.sleep(tick)
+
+
+@app.command
+def status(
+    *,
+    run_id: str = "",
+    ticket: str = "",
+    no_diffs: Flag = False,
+    policy: str = "",
+    db: str = "",
+    json_output: JsonFlag = False,
+) -> int:
+    """Show a run: status, docs, steps, agents (session, health, generation, host, ages), diffs.
+
+    Example: metawsm status --ticket T-1
+
+    Parameters
+    ----------
+    run_id
+        The run to show.
+    ticket
+        Show the newest run of this ticket (that is not a dry run).
+    no_diffs
+        Skip the per-repo git status (faster).
+    policy
+        Policy file (default .metawsm/policy.json).
+    db
+        Database file (default .metawsm/metawsm.db).
+    json_output
+        Print the status as one JSON object.
+    """
+    env = load_env(policy, db)
+    data = call(env, "status", {"run_id": run_id, "ticket": ticket, "diffs": not no_diffs})
+    if json_output:
+        print_json(data)
+    else:
+        sys.stdout.write(render_status_text(RunStatusView.model_validate(data)))
+    return 0
+
+
+@app.command
+def runs(
+    *, all: Flag = False, policy: str = "", db: str = "", json_output: JsonFlag = False
+) -> int:
+    """List active runs (--all: every run, finished ones too).
+
+    Example: metawsm runs --all
+
+    Parameters
+    ----------
+    all
+        Include finished, stopped and dry runs.
+    policy
+        Policy file (default .metawsm/policy.json).
+    db
+        Database file (default .metawsm/metawsm.db).
+    json_output
+        Print the runs as a JSON list.
+    """
+    env = load_env(policy, db)
+    data = call(env, "runs", {"all": all})
+    if json_output:
+        print_json(data)
+    else:
+        summaries = [RunSummary.model_validate(item) for item in data]
+        sys.stdout.write(render_runs_text(summaries))
+    return 0
+
+
+def _selector_call(
+    method: str, run_id: str, ticket: str, policy: str, db: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    env = load_env(policy, db)
+    result: dict[str, Any] = call(
+        env, method, {"run_id": run_id, "ticket": ticket, **(extra or {})}
+    )
+    return result
+
+
+@app.command
+def stop(
+    *,
+    run_id: str = "",
+    ticket: str = "",
+    policy: str = "",
+    db: str = "",
+    json_output: JsonFlag = False,
+) -> int:
+    """Stop a run: kill its agents' sessions and record it stopped.
+
+    Example: metawsm stop --ticket T-1
+
+    Parameters
+    ----------
+    run_id
+        The run to stop.
+    ticket
+        Stop the newest run of this ticket.
+    policy
+        Policy file.
+    db
+        Database file.
+    json_output
+        Print the result as JSON.
+    """
+    result = _selector_call("stop", run_id, ticket, policy, db)
+    _done(result, json_output, f"Run {result['run_id']} stopped.")
+    return 0
+
+
+@app.command
+def resume(
+    *,
+    run_id: str = "",
+    ticket: str = "",
+    policy: str = "",
+    db: str = "",
+    json_output: JsonFlag = False,
+) -> int:
+    """Resume a run: finish its plan from the first step not done, restart stopped agents.
+
+    Example: metawsm resume --run-id run-20260101-120000
+
+    Parameters
+    ----------
+    run_id
+        The run to resume.
+    ticket
+        Resume the newest run of this ticket.
+    policy
+        Policy file.
+    db
+        Database file.
+    json_output
+        Print the result as JSON.
+    """
+    result = _selector_call("resume", run_id, ticket, policy, db)
+    _done(result, json_output, f"Run {result['run_id']} resumed.")
+    return 0
+
+
+@app.command
+def restart(
+    *,
+    run_id: str = "",
+    ticket: str = "",
+    dry_run: Flag = False,
+    policy: str = "",
+    db: str = "",
+    json_output: JsonFlag = False,
+) -> int:
+    """Restart every agent of a run as a new generation.
+
+    Example: metawsm restart --ticket T-1 --dry-run
+
+    Parameters
+    ----------
+    run_id
+        The run whose agents to restart.
+    ticket
+        The newest run of this ticket.
+    dry_run
+        Print what would be restarted.
+    policy
+        Policy file.
+    db
+        Database file.
+    json_output
+        Print the result as JSON.
+    """
+    result = _selector_call("restart", run_id, ticket, policy, db, {"dry_run": dry_run})
+    _done(
+        result,
+        json_output,
+        f"Run {result['run_id']}: restarted {result.get('agents_restarted', 0)} agents.",
+    )
+    return 0
+
+
+@app.command
+def cleanup(
+    *,
+    run_id: str = "",
+    ticket: str = "",
+    keep_workspaces: Flag = False,
+    dry_run: Flag = False,
+    policy: str = "",
+    db: str = "",
+    json_output: JsonFlag = False,
+) -> int:
+    """Stop a run's agents and delete its workspaces (branches and commits are kept).
+
+    Example: metawsm cleanup --ticket T-1 --keep-workspaces
+
+    Parameters
+    ----------
+    run_id
+        The run to clean up.
+    ticket
+        The newest run of this ticket.
+    keep_workspaces
+        Keep the workspaces (only stop the agents).
+    dry_run
+        Print what would be done.
+    policy
+        Policy file.
+    db
+        Database file.
+    json_output
+        Print the result as JSON.
+    """
+    result = _selector_call(
+        "cleanup",
+        run_id,
+        ticket,
+        policy,
+        db,
+        {"keep_workspaces": keep_workspaces, "dry_run": dry_run},
+    )
+    deleted = result.get("workspaces_deleted", [])
+    _done(
+        result,
+        json_output,
+        f"Run {result['run_id']} cleaned up; deleted {len(deleted)} workspace(s).",
+    )
+    return 0
+
+
+def _done(result: dict[str, Any], as_json: bool, sentence: str) -> None:
+    if as_json:
+        print_json(result)
+        return
+    if result.get("dry_run"):
+        sys.stdout.write("\n".join(f"- {a}" for a in result.get("actions", [])) + "\n")
+        return
+    sys.stdout.write(sentence + "\n")
+    if result.get("supervisor") == "down":
+        sys.stdout.write(
+            "(no supervisor running: applied directly; the next `metawsm serve` reconciles)\n"
+        )

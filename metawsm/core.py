@@ -1,0 +1,269 @@
+"""The operations the CLI offers, behind one interface with three implementations.
+
+- :class:`ServiceCore` runs inside ``metawsm serve``: writes go through the store writer, runs
+  through their run controllers, and status reads SQLite plus the live status cache.
+- :class:`OfflineCore` is used when no supervisor is running: reads come from SQLite (and say
+  the supervisor is down); stop and cleanup act on SQLite and tmux directly, to be reconciled
+  by the next supervisor; starting a run needs a supervisor.
+- :class:`RemoteCore` forwards each call over the control socket to a running supervisor.
+
+Every method takes and returns plain JSON-able data, so the three are interchangeable and the
+CLI prints the same objects with ``--json`` whichever answered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from metawsm.errors import NotFoundError, UsageError
+from metawsm.hsm import ACTIVE_RUN_STATUSES, EntityKind, RunStatus
+from metawsm.naming import validate_name
+from metawsm.runs.plan import build_plan, seed_agents
+from metawsm.runs.spec import RunRequest, RunSpec, resolve_run
+from metawsm.status import LiveAgent, build_status, collect_diffs, summarize
+from metawsm.store import ops
+from metawsm.store.client import StoreWrites
+from metawsm.store.reader import Reader
+from metawsm.store.records import NewEvent, RunRecord
+from metawsm.supervisor.environment import Environment
+
+
+class Selector(BaseModel):
+    """``--run-id`` or ``--ticket`` (the newest run of that ticket that is not a dry run)."""
+
+    run_id: str = ""
+    ticket: str = ""
+
+
+class StatusParams(Selector):
+    diffs: bool = True
+
+
+class RunsParams(BaseModel):
+    all: bool = False
+
+
+class CleanupParams(Selector):
+    keep_workspaces: bool = False
+    dry_run: bool = False
+
+
+class RestartParams(Selector):
+    dry_run: bool = False
+
+
+class SubmitParams(BaseModel):
+    request: RunRequest
+    wait: bool = True
+
+
+class Core(Protocol):
+    """What the CLI can ask of metawsm."""
+
+    supervisor_up: bool
+
+    async def submit_run(self, params: SubmitParams) -> dict[str, Any]: ...
+    async def status(self, params: StatusParams) -> dict[str, Any]: ...
+    async def runs(self, params: RunsParams) -> list[dict[str, Any]]: ...
+    async def stop(self, params: Selector) -> dict[str, Any]: ...
+    async def resume(self, params: Selector) -> dict[str, Any]: ...
+    async def restart(self, params: RestartParams) -> dict[str, Any]: ...
+    async def cleanup(self, params: CleanupParams) -> dict[str, Any]: ...
+
+
+def resolve_run_id(reader: Reader, selector: Selector) -> RunRecord:
+    """The run a selector names; the original's rule for ``--ticket``."""
+    if bool(selector.run_id) == bool(selector.ticket):
+        raise UsageError(
+            "one of --run-id or --ticket is required", hint="list runs with `metawsm runs --all`"
+        )
+    if selector.run_id:
+        validate_name("run id", selector.run_id)
+        record = reader.get_run(selector.run_id)
+        if record is None:
+            raise NotFoundError(
+                f"no run {selector.run_id}", hint="list runs with `metawsm runs --all`"
+            )
+        return record
+    validate_name("ticket", selector.ticket)
+    candidates = [r for r in reader.list_runs() if selector.ticket in r.tickets]
+    candidates.sort(key=lambda r: (r.updated_at, r.run_id), reverse=True)
+    for record in candidates:
+        if not json.loads(record.spec_json or "{}").get("dry_run", False):
+            return record
+    if candidates:
+        return candidates[0]
+    raise NotFoundError(
+        f"no run found for ticket {selector.ticket}",
+        hint="start one with `metawsm run --ticket ...`",
+    )
+
+
+def _summary(record: RunRecord, agents: int) -> dict[str, Any]:
+    return summarize(record, agents=agents).model_dump(mode="json")
+
+
+def is_active(record: RunRecord) -> bool:
+    """Active runs as the original counted them, minus dry runs (which it left ``paused``)."""
+    if record.status not in ACTIVE_RUN_STATUSES:
+        return False
+    return not json.loads(record.spec_json or "{}").get("dry_run", False)
+
+
+class ReadingCore:
+    """The read side shared by the supervisor and the offline path."""
+
+    supervisor_up = False
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+
+    def live(self, run_id: str) -> Mapping[tuple[str, str], LiveAgent] | None:
+        return None
+
+    async def status(self, params: StatusParams) -> dict[str, Any]:
+        with Reader(self.env.db_path) as reader:
+            record = resolve_run_id(reader, params)
+            steps = reader.list_steps(record.run_id)
+            agents = reader.list_agents(record.run_id)
+            docs = reader.list_doc_sync_states(record.run_id)
+            guidance = reader.list_guidance(record.run_id, pending_only=True)
+        spec = json.loads(record.spec_json or "{}")
+        diffs = None
+        if params.diffs and spec.get("workspaces"):
+            diffs = await collect_diffs(
+                self.env.host, await self._workspace_repos(spec), spec.get("base_branch", "main")
+            )
+        view = build_status(
+            record,
+            steps,
+            agents,
+            docs,
+            guidance,
+            spec=spec,
+            live=self.live(record.run_id),
+            diffs=diffs,
+            now=datetime.now(UTC),
+            supervisor_up=self.supervisor_up,
+            stale_warning_seconds=self.env.policy.docs.stale_warning_seconds,
+        )
+        return view.model_dump(mode="json")
+
+    async def _workspace_repos(self, spec: dict[str, Any]) -> dict[str, dict[str, str]]:
+        provider = self.env.workspace_provider()
+        found: dict[str, dict[str, str]] = {}
+        for name in spec.get("workspaces", {}).values():
+            workspace = await provider.info(name)
+            if workspace is not None:
+                found[name] = dict(workspace.repos)
+        return found
+
+    async def runs(self, params: RunsParams) -> list[dict[str, Any]]:
+        with Reader(self.env.db_path) as reader:
+            records = reader.list_runs()
+            counts: dict[str, int] = {}
+            for agent in reader.list_agents():
+                counts[agent.run_id] = counts.get(agent.run_id, 0) + 1
+        chosen = [r for r in records if params.all or is_active(r)]
+        chosen.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+        return [_summary(r, counts.get(r.run_id, 0)) for r in chosen]
+
+
+async def record_new_run(
+    store: StoreWrites, env: Environment, request: RunRequest, reader: Reader
+) -> RunSpec:
+    """Resolve a run request, write the run with its plan and agents, and move it to
+    ``planning`` (a dry run ends ``paused`` there, as the original's did)."""
+    taken = {r.run_id for r in reader.list_runs()}
+    now = datetime.now(UTC)
+    spec = resolve_run(request, env.policy, now=now, taken_run_ids=taken, root=env.root)
+    steps = build_plan(spec)
+    agents = seed_agents(spec, now)
+    write = [
+        *ops.create_run(
+            spec.run_id,
+            spec_json=spec.model_dump_json(),
+            policy_json=env.policy.model_dump_json(),
+            tickets=spec.tickets,
+        ),
+        ops.upsert_steps(steps),
+        *(ops.upsert_agent(a) for a in agents),
+        *ops.transition(
+            EntityKind.RUN,
+            spec.run_id,
+            RunStatus.CREATED,
+            RunStatus.PLANNING,
+            "planning run",
+            run_id=spec.run_id,
+        ),
+    ]
+    await store.write(*write)
+    if spec.dry_run:
+        await store.transition(
+            EntityKind.RUN,
+            spec.run_id,
+            RunStatus.PLANNING,
+            RunStatus.PAUSED,
+            "dry-run complete",
+            run_id=spec.run_id,
+        )
+    return spec
+
+
+def plan_view(spec: RunSpec, steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What ``run`` prints: the run id and its steps."""
+    listed = (
+        steps
+        if steps is not None
+        else [
+            {
+                "index": s.step_index,
+                "name": s.name,
+                "kind": s.kind,
+                "status": s.status,
+                "command": s.command_text,
+            }
+            for s in build_plan(spec)
+        ]
+    )
+    return {"run_id": spec.run_id, "dry_run": spec.dry_run, "steps": listed}
+
+
+def cleanup_plan(run_id: str, spec: RunSpec, *, keep: bool) -> dict[str, Any]:
+    """What ``cleanup --dry-run`` reports, changing nothing."""
+    actions = [f"kill tmux sessions of run {run_id}"]
+    if not keep:
+        actions += [f"delete workspace {ws}" for ws in sorted(set(spec.workspaces.values()))]
+    return {"run_id": run_id, "dry_run": True, "actions": actions}
+
+
+async def event(store: StoreWrites, run_id: str, event_type: str, message: str) -> None:
+    await store.append_event(NewEvent(run_id, "run", run_id, event_type, message=message))
+
+
+Method = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+def socket_methods(core: Core) -> dict[str, Method]:
+    """The control-socket methods of a core: each validates its params with pydantic."""
+
+    def bind(model: type[BaseModel], call: Callable[[Any], Awaitable[Any]]) -> Method:
+        async def method(params: dict[str, Any]) -> Any:
+            return await call(model.model_validate(params))
+
+        return method
+
+    return {
+        "run.submit": bind(SubmitParams, core.submit_run),
+        "status": bind(StatusParams, core.status),
+        "runs": bind(RunsParams, core.runs),
+        "stop": bind(Selector, core.stop),
+        "resume": bind(Selector, core.resume),
+        "restart": bind(RestartParams, core.restart),
+        "cleanup": bind(CleanupParams, core.cleanup),
+    }

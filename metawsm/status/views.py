@@ -1,0 +1,178 @@
+"""The status of a run as data: what ``metawsm status --json`` prints and the text is made from.
+
+Field names are a contract (scripts and the control socket read them): add fields, never
+rename or remove one. Times are the store's UTC ISO-8601 strings (``...Z``) or ``None``; ages
+are whole seconds or ``None`` when the time they count from is not known.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AgentView",
+    "DocSyncView",
+    "DocsView",
+    "GuidanceView",
+    "RepoDiffView",
+    "RunStatusView",
+    "RunSummary",
+    "StepCounts",
+    "StepView",
+    "WorkspaceDiffView",
+]
+
+#: At most this many ``git status`` lines per repo are kept (the original's limit).
+MAX_DIFF_LINES = 8
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AgentView(_View):
+    """One agent in one workspace."""
+
+    name: str
+    workspace: str
+    session: str
+    status: str
+    health: str
+    generation: int
+    host: str
+    restarts: int
+    exit_status: int | None = None
+    last_activity: str | None = None
+    activity_age_seconds: int | None = None
+    last_progress: str | None = None
+    progress_age_seconds: int | None = None
+    alive: bool | None = Field(
+        None, description="Whether the pane is alive; None when no supervisor is watching."
+    )
+
+
+class StepView(_View):
+    """One step of the run's plan."""
+
+    index: int
+    name: str
+    kind: str
+    status: str
+    ticket: str | None = None
+    workspace: str | None = None
+    agent: str | None = None
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class StepCounts(_View):
+    """How many steps are in each state; ``skipped`` counts as pending, as in the original."""
+
+    total: int = 0
+    done: int = 0
+    running: int = 0
+    pending: int = 0
+    failed: int = 0
+
+
+class DocSyncView(_View):
+    """The ticket docs seeded into one workspace."""
+
+    ticket: str
+    workspace: str
+    status: str
+    revision: str | None = None
+    updated_at: str | None = None
+    error: str | None = None
+
+
+class DocsView(_View):
+    """Where the run's ticket docs live and how fresh the workspace copies are."""
+
+    home_repo: str | None = None
+    authority: str | None = None
+    seed_mode: str | None = None
+    freshness_revision: str | None = None
+    sync: list[DocSyncView] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class RepoDiffView(_View):
+    """The uncommitted changes of one repo of a workspace (``git status``)."""
+
+    repo: str
+    path: str
+    clean: bool
+    files: int = Field(0, description="Paths git status lists (changed, staged, untracked).")
+    insertions: int | None = Field(None, description="Lines added since the base (if asked).")
+    deletions: int | None = Field(None, description="Lines removed since the base (if asked).")
+    lines: list[str] = Field(
+        default_factory=list, description=f"The first {MAX_DIFF_LINES} git status lines."
+    )
+    error: str | None = Field(None, description="git status failed; the other facts are unset.")
+    stat_error: str | None = Field(None, description="Only the line counts failed.")
+
+
+class WorkspaceDiffView(_View):
+    """The changes of every repo of one workspace."""
+
+    workspace: str
+    path: str | None = None
+    repos: list[RepoDiffView] = Field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def dirty(self) -> bool:
+        """Whether any repo has uncommitted changes."""
+        return any(not repo.clean and repo.error is None for repo in self.repos)
+
+
+class GuidanceView(_View):
+    """A guidance question an agent is waiting on."""
+
+    id: int
+    agent: str
+    workspace: str
+    question: str
+    status: str
+    created_at: str | None = None
+    generation: int = 0
+
+
+class RunStatusView(_View):
+    """Everything ``metawsm status`` says about one run."""
+
+    run_id: str
+    status: str
+    mode: str | None = None
+    tickets: list[str] = Field(default_factory=list)
+    supervisor: Literal["up", "down"]
+    created_at: str | None = None
+    updated_at: str | None = None
+    generated_at: str
+    docs: DocsView = Field(default_factory=DocsView)
+    steps: list[StepView] = Field(default_factory=list)
+    step_counts: StepCounts = Field(default_factory=StepCounts)
+    agents: list[AgentView] = Field(default_factory=list)
+    diffs: list[WorkspaceDiffView] | None = Field(
+        None, description="None when diffs were not collected (a fast status)."
+    )
+    guidance: list[GuidanceView] = Field(default_factory=list)
+    next: list[str] = Field(default_factory=list)
+    last_message: str | None = None
+
+
+class RunSummary(_View):
+    """One line of ``metawsm runs``."""
+
+    run_id: str
+    status: str
+    mode: str | None = None
+    tickets: list[str] = Field(default_factory=list)
+    created_at: str | None = None
+    updated_at: str | None = None
+    agents: int = 0
+    last_message: str | None = None

@@ -1,0 +1,450 @@
+"""The agent actor: one per (agent, workspace) of a run; it owns that agent's tmux session.
+
+It starts the agent (or adopts a session that is already there), reads its pane in the host
+observer's snapshot every tick, evaluates health, and applies the restart rules when the agent
+process exits: a non-zero exit or a death by signal is respawned as a new generation within
+``operator.restart_budget`` restarts, each at least ``operator.restart_cooldown_seconds`` after
+the previous one; past the budget the agent is ``failed`` and the run is told why. An exit 0 is
+recorded and not restarted.
+
+The agent process is an external resource: stopping or crashing this actor never kills it.
+Only an explicit :class:`Stop` (``metawsm stop``/``cleanup``) kills the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from actors import Actor, ActorStopped, InboxFull
+from actors.mailbox import Mailbox
+from metawsm.health import Observation, Thresholds, assess
+from metawsm.hosts import Host
+from metawsm.hsm import AgentStatus, EntityKind, HealthState
+from metawsm.status import LiveAgent
+from metawsm.store import ops
+from metawsm.store.client import StoreClient
+from metawsm.store.db import format_utc
+from metawsm.store.records import AgentRecord, NewEvent
+from metawsm.supervisor.observer import HostObserver, Tick
+from metawsm.tmux import PaneState, TmuxError, TmuxServer
+
+log = logging.getLogger("metawsm.agent")
+
+LIVE = frozenset({AgentStatus.RUNNING, AgentStatus.IDLE, AgentStatus.STALLED})
+#: How long a freshly started agent is watched before its start counts as verified.
+START_VERIFY_SECONDS = 1.0
+#: Health rows are rewritten at most this often when nothing but activity changed.
+HEALTH_WRITE_INTERVAL = 10.0
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """Everything an agent actor needs, fixed for the life of the run."""
+
+    run_id: str
+    agent: str
+    workspace: str
+    session: str
+    argv: tuple[str, ...]
+    cwd: str  #: the doc-home repo inside the workspace
+    workspace_root: str
+    host: Host
+    tmux: TmuxServer
+    observer: HostObserver
+    store: StoreClient
+    load_row: Callable[[], AgentRecord | None]
+    thresholds: Thresholds
+    restart_budget: int
+    restart_cooldown: float
+    socket_path: str
+    publish: Callable[[LiveAgent], None]  #: the status cache; called on every change
+    on_final: Callable[[str, str, int | None], None]  #: (agent id, status, exit) when it ends
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def entity_id(self) -> str:
+        return ops.agent_entity_id(self.agent, self.workspace)
+
+
+@dataclass(frozen=True)
+class Start:
+    """Start the agent unless its session is already there; reply once the start is verified
+    (a process that dies at once fails the start with its exit status)."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Kill the session and mark the agent stopped (``metawsm stop`` / ``cleanup``)."""
+
+    reason: str = "stop requested"
+
+
+@dataclass(frozen=True)
+class Respawn:
+    """Restart the agent now as a new generation (``metawsm restart``)."""
+
+    reason: str = "restart requested"
+
+
+@dataclass(frozen=True)
+class _Observed:
+    tick: Tick
+
+
+AgentMessage = Start | Stop | Respawn | _Observed
+
+
+class StartError(Exception):
+    """The agent could not be started, or died at once; the message says how."""
+
+
+class AgentActor(Actor[AgentMessage]):
+    """Owns one agent's tmux session."""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.status = AgentStatus.PENDING.value
+        self.health = HealthState.IDLE.value
+        self.generation = 1
+        self.restarts = 0
+        self.exit_status: int | None = None
+        self.alive: bool | None = None
+        self.activity_at: float | None = None
+        self.progress_at: float | None = None
+        self.last_restart_at = 0.0
+        self.respawn_due: float | None = None
+        self._seen = 0
+        self._health_written_at = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self, mailbox: Mailbox[AgentMessage], *, task_status: TaskStatus[Any]) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch, mailbox)
+            await super().run(mailbox, task_status=task_status)
+            tg.cancel_scope.cancel()
+
+    async def on_start(self) -> None:
+        row = await anyio.to_thread.run_sync(self.ctx.load_row)
+        if row is not None:
+            self.status = row.status
+            self.health = row.health_state
+            self.generation = row.generation
+            self.restarts = row.restart_count
+            self.exit_status = row.last_exit_status
+        tick = self.ctx.observer.latest or await self.ctx.observer.next_tick()
+        self._seen = tick.seq
+        pane = None if tick.snapshot is None else tick.snapshot.get(self.ctx.session)
+        if pane is not None and self.status == AgentStatus.PENDING:
+            # A supervisor died between creating the session and recording it: adopt it.
+            await self._transition(AgentStatus.RUNNING, "adopted a session started earlier")
+        if pane is not None:
+            await self._event("adopted", f"session {self.ctx.session} generation {self.generation}")
+        self._publish()
+        if tick.snapshot is not None:
+            await self._observe(tick)
+
+    async def _watch(self, mailbox: Mailbox[AgentMessage]) -> None:
+        """Turn the observer's ticks into messages; a full inbox just skips a tick."""
+        while True:
+            tick = await self.ctx.observer.next_tick(self._seen, timeout=3600)
+            self._seen = tick.seq
+            try:
+                mailbox.ref.send_nowait(_Observed(tick))
+            except InboxFull:
+                continue
+            except ActorStopped:
+                return
+
+    async def handle(self, message: AgentMessage) -> Any:
+        if isinstance(message, _Observed):
+            await self._observe(message.tick)
+            return None
+        if isinstance(message, Start):
+            return await self._start()
+        if isinstance(message, Stop):
+            await self._stop(message.reason)
+            return self.live()
+        if isinstance(message, Respawn):
+            await self._respawn(message.reason, operator=True)
+            return self.live()
+        raise TypeError(f"agent actor got {message!r}")
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def _env(self, generation: int) -> dict[str, str]:
+        env = {
+            "METAWSM_RUN_ID": self.ctx.run_id,
+            "METAWSM_AGENT": self.ctx.agent,
+            "METAWSM_WORKSPACE": self.ctx.workspace,
+            "METAWSM_GENERATION": str(generation),
+            "METAWSM_SIGNAL_DIR": f"{self.ctx.workspace_root}/.metawsm",
+            "METAWSM_SOCKET": self.ctx.socket_path,
+        }
+        env.update(self.ctx.extra_env)
+        return env
+
+    async def _start(self) -> dict[str, Any]:
+        tick = self.ctx.observer.latest
+        present = (
+            tick is not None
+            and tick.snapshot is not None
+            and self.ctx.session in tick.snapshot.sessions
+        )
+        if present and self.status in LIVE:
+            return {"started": False, "adopted": True, "generation": self.generation}
+        if present:
+            # A leftover session of an earlier attempt (the original's "retry loophole"):
+            # never count it as a start.
+            await self.ctx.tmux.kill_session(self.ctx.session)
+        try:
+            await self.ctx.tmux.new_session(
+                self.ctx.session,
+                cwd=self.ctx.cwd,
+                argv=list(self.ctx.argv),
+                env=self._env(self.generation),
+            )
+        except TmuxError as exc:
+            raise StartError(f"could not start {self.ctx.entity_id}: {exc.message}") from None
+        self.last_restart_at = time.time()
+        await self._transition(AgentStatus.RUNNING, f"started in tmux session {self.ctx.session}")
+        self.ctx.observer.poke()
+        pane = await self._watch_start()
+        if pane is not None and pane.dead and pane.dead_status != 0:
+            how = _exit_text(pane)
+            await self._record_exit(pane)
+            await self._transition(AgentStatus.FAILED, f"exited during startup: {how}")
+            self.ctx.on_final(self.ctx.entity_id, self.status, self.exit_status)
+            raise StartError(f"agent command in {self.ctx.session} {how} right after start")
+        return {"started": True, "adopted": False, "generation": self.generation}
+
+    async def _watch_start(self) -> PaneState | None:
+        """Watch the new pane for a moment: a command that fails at once shows here."""
+        deadline = time.monotonic() + START_VERIFY_SECONDS
+        pane: PaneState | None = None
+        while time.monotonic() < deadline:
+            tick = await self.ctx.observer.next_tick(self._seen)
+            self._seen = tick.seq
+            if tick.snapshot is None:
+                continue
+            pane = tick.snapshot.get(self.ctx.session)
+            if pane is None or pane.dead:
+                return pane
+            self.ctx.observer.poke()
+            await anyio.sleep(0.05)
+        return pane
+
+    # -- observing --------------------------------------------------------------------------
+
+    async def _observe(self, tick: Tick) -> None:
+        if tick.snapshot is None:
+            if self.health != HealthState.UNKNOWN:
+                self.health = HealthState.UNKNOWN.value
+                self._publish()
+            return
+        if self.status not in LIVE and self.status != AgentStatus.DEAD:
+            return  # pending, stopping, stopped or failed: nothing to supervise
+        pane = tick.snapshot.get(self.ctx.session)
+        now = tick.taken_at
+        if self.status == AgentStatus.DEAD:
+            if self.respawn_due is not None and now >= self.respawn_due:
+                await self._respawn("restart after exit", operator=False)
+            return
+        result = assess(
+            Observation(pane=pane),
+            last_activity=self.activity_at,
+            last_progress=self.progress_at,
+            thresholds=self.ctx.thresholds,
+            now=now,
+        )
+        self.alive = pane is not None and not pane.dead
+        self.activity_at, self.progress_at = result.activity_at, result.progress_at
+        if result.exited or pane is None:
+            await self._on_exit(pane)
+            return
+        changed = result.status != self.status or result.health != self.health
+        if result.status is not None and result.status != self.status:
+            await self._transition(result.status, f"health {result.health}")
+        self.health = result.health
+        if changed or now - self._health_written_at >= HEALTH_WRITE_INTERVAL:
+            await self._write_health()
+            self._health_written_at = now
+        if changed:
+            self._publish()
+
+    async def _on_exit(self, pane: PaneState | None) -> None:
+        """The agent process ended (or its session vanished)."""
+        clean = pane is not None and pane.dead and pane.dead_status == 0
+        self.health = HealthState.IDLE.value if clean else HealthState.DEAD.value
+        await self._record_exit(pane)
+        if clean:
+            await self._transition(AgentStatus.STOPPED, "agent exited with status 0")
+            self.ctx.on_final(self.ctx.entity_id, self.status, 0)
+            return
+        how = "session vanished" if pane is None else _exit_text(pane)
+        await self._transition(AgentStatus.DEAD, how)
+        if self.restarts >= self.ctx.restart_budget:
+            reason = (
+                f"{how}; restart budget spent ({self.restarts} of "
+                f"{self.ctx.restart_budget} restarts used)"
+            )
+            await self._transition(AgentStatus.FAILED, reason)
+            self.ctx.on_final(self.ctx.entity_id, self.status, self.exit_status)
+            return
+        self.respawn_due = max(time.time(), self.last_restart_at + self.ctx.restart_cooldown)
+        if self.respawn_due <= time.time():
+            await self._respawn(f"restart after exit ({how})", operator=False)
+        else:
+            await self._event("restart_scheduled", f"{how}; respawn at cooldown end")
+            self._publish()
+
+    async def _record_exit(self, pane: PaneState | None) -> None:
+        self.alive = False
+        self.exit_status = pane.dead_status if pane is not None and pane.dead else None
+        await self._write_health()
+
+    # -- restarting and stopping ------------------------------------------------------------
+
+    async def _respawn(self, reason: str, *, operator: bool) -> None:
+        if self.status in (AgentStatus.STOPPING, AgentStatus.STOPPED) and not operator:
+            return
+        self.respawn_due = None
+        new_generation = self.generation + 1
+        session_there = (
+            self.ctx.observer.latest is not None
+            and self.ctx.observer.latest.snapshot is not None
+            and self.ctx.session in self.ctx.observer.latest.snapshot.sessions
+        )
+        try:
+            if session_there:
+                await self.ctx.tmux.respawn(
+                    self.ctx.session,
+                    cwd=self.ctx.cwd,
+                    argv=list(self.ctx.argv),
+                    env=self._env(new_generation),
+                )
+            else:
+                await self.ctx.tmux.new_session(
+                    self.ctx.session,
+                    cwd=self.ctx.cwd,
+                    argv=list(self.ctx.argv),
+                    env=self._env(new_generation),
+                )
+        except TmuxError as exc:
+            await self._transition(AgentStatus.FAILED, f"respawn failed: {exc.message}")
+            self.ctx.on_final(self.ctx.entity_id, self.status, self.exit_status)
+            return
+        from_state = self.status
+        await self.ctx.store.respawn_agent(
+            self.ctx.run_id, self.ctx.agent, self.ctx.workspace, from_state, reason
+        )
+        self.status = AgentStatus.RUNNING.value
+        self.health = HealthState.HEALTHY.value
+        self.generation = new_generation
+        self.restarts += 1
+        self.exit_status = None
+        self.alive = True
+        self.last_restart_at = time.time()
+        self.activity_at = self.progress_at = self.last_restart_at
+        self.ctx.observer.poke()
+        self._publish()
+
+    async def _stop(self, reason: str) -> None:
+        await self.ctx.tmux.kill_session(self.ctx.session)
+        self.respawn_due = None
+        self.alive = False
+        if self.status in LIVE:
+            await self._transition(AgentStatus.STOPPING, reason)
+        if self.status != AgentStatus.STOPPED:
+            await self._transition(AgentStatus.STOPPED, reason)
+        self.ctx.observer.poke()
+        self.stop()
+
+    # -- recording --------------------------------------------------------------------------
+
+    async def _transition(self, to_state: AgentStatus | str, message: str) -> None:
+        to_value = to_state.value if isinstance(to_state, AgentStatus) else to_state
+        if to_value == self.status:
+            return
+        await self.ctx.store.transition(
+            EntityKind.AGENT,
+            self.ctx.entity_id,
+            self.status,
+            to_value,
+            message,
+            run_id=self.ctx.run_id,
+            generation=self.generation,
+        )
+        log.info(
+            "%s %s: %s -> %s (%s)",
+            self.ctx.run_id,
+            self.ctx.entity_id,
+            self.status,
+            to_value,
+            message,
+        )
+        self.status = to_value
+        self._publish()
+
+    async def _write_health(self) -> None:
+        await self.ctx.store.write(
+            ops.update_agent_health(
+                self.ctx.run_id,
+                self.ctx.agent,
+                self.ctx.workspace,
+                health_state=self.health,
+                last_activity_at=_iso(self.activity_at),
+                last_progress_at=_iso(self.progress_at),
+                last_exit_status=self.exit_status,
+            )
+        )
+
+    async def _event(self, event_type: str, message: str) -> None:
+        """Record an informational event (adopted, restart scheduled, ...)."""
+        await self.ctx.store.append_event(
+            NewEvent(
+                self.ctx.run_id,
+                "agent",
+                self.ctx.entity_id,
+                event_type,
+                message=message,
+                generation=self.generation,
+            )
+        )
+
+    def live(self) -> LiveAgent:
+        """This agent as the status cache shows it."""
+        return LiveAgent(
+            status=self.status,
+            health=self.health,
+            generation=self.generation,
+            restarts=self.restarts,
+            exit_status=self.exit_status,
+            alive=self.alive,
+            activity_at=self.activity_at,
+            progress_at=self.progress_at,
+        )
+
+    def _publish(self) -> None:
+        self.ctx.publish(self.live())
+
+
+def _exit_text(pane: PaneState) -> str:
+    if pane.dead_status is not None:
+        return f"exited with status {pane.dead_status}"
+    if pane.dead_signal is not None:
+        return f"was killed by signal {pane.dead_signal}"
+    return "exited (status unknown)"
+
+
+def _iso(epoch: float | None) -> str:
+    return "" if epoch is None else format_utc(datetime.fromtimestamp(epoch, UTC))

@@ -1,0 +1,487 @@
+"""The run controller: one per active run, first child of that run's supervisor.
+
+It owns the run's state machine and plan. :class:`Execute` runs the plan from its first step
+that is not done (so resume is the same call), with each step retried
+``execution.step_retries`` times; ``tmux_start`` steps add an agent actor as a dynamic child of
+the run supervisor and wait for its verified start. Agents report when they end for good; when
+all have, the run is ``completed`` (every agent exited 0) or ``failed`` (with who and why).
+Stop, restart and cleanup go through here too, so the run's state changes in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from actors import Actor, ActorStopped, ChildSpec, Failed, Restart, StartFailed, Supervisor
+from metawsm.docs.seed import seed_ticket
+from metawsm.errors import MetawsmError
+from metawsm.health import Thresholds
+from metawsm.hsm import AgentStatus, EntityKind, RunStatus, StepStatus, can_transition
+from metawsm.runs.spec import RunSpec
+from metawsm.status import LiveAgent
+from metawsm.store import ops
+from metawsm.store.client import StoreClient
+from metawsm.store.reader import Reader
+from metawsm.store.records import AgentRecord, DocSyncRecord, NewEvent, StepRecord
+from metawsm.supervisor.agent import AgentActor, AgentContext, Respawn, Start, StartError, Stop
+from metawsm.supervisor.environment import Environment
+from metawsm.supervisor.observer import HostObserver
+from metawsm.workspaces.base import Workspace
+
+log = logging.getLogger("metawsm.run")
+
+STEP_RETRY_PAUSE = 0.3  # the original's pause between attempts
+AGENT_REQUEST_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Execute:
+    """Run the plan from its first step that is not done; reply with the steps."""
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """Give every agent that should be alive its actor back (sent by the controller to itself
+    at start: its run supervisor takes new children only once it is running)."""
+
+
+@dataclass(frozen=True)
+class StopRun:
+    reason: str = "stop requested"
+
+
+@dataclass(frozen=True)
+class RestartAgents:
+    """Respawn the run's agents as new generations (``unfinished_only``: skip agents that
+    exited 0, which is what resume wants)."""
+
+    reason: str = "restart requested"
+    unfinished_only: bool = False
+
+
+@dataclass(frozen=True)
+class AgentEnded:
+    entity_id: str
+    status: str
+    exit_status: int | None
+
+
+RunMessage = Adopt | Execute | StopRun | RestartAgents | AgentEnded
+
+
+@dataclass
+class RunContext:
+    """What a run controller works with (shared by all runs of the supervisor)."""
+
+    env: Environment
+    store: StoreClient
+    observer: HostObserver
+    publish: Callable[[str, str, str, LiveAgent], None]  #: (run, agent, ws, live) → status cache
+
+
+class RunController(Actor[RunMessage]):
+    """Drives one run; see the module docstring."""
+
+    def __init__(self, run_id: str, ctx: RunContext, run_sup: Supervisor) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.ctx = ctx
+        self.run_sup = run_sup
+        self.reader = Reader(ctx.env.db_path)
+        self.run_spec: RunSpec | None = None
+        self._workspaces: dict[str, Workspace] = {}
+
+    async def on_start(self) -> None:
+        record = self.reader.get_run(self.run_id)
+        if record is None:
+            raise MetawsmError(f"run {self.run_id} is not in the store")
+        self.run_spec = RunSpec.model_validate_json(record.spec_json)
+        # Re-adopt: every agent whose session should be alive gets its actor back; the actor
+        # finds its session in the snapshot (or marks it dead and applies the restart rules).
+        for agent in self.reader.list_agents(self.run_id):
+            if agent.status in (
+                AgentStatus.RUNNING,
+                AgentStatus.IDLE,
+                AgentStatus.STALLED,
+                AgentStatus.DEAD,
+            ):
+                await self._ensure_agent(agent)
+        if record.status == RunStatus.PLANNING and self.ref is not None:
+            self.ref.send_nowait(Execute())  # a plan cut short by a dead supervisor resumes
+
+    async def on_stop(self) -> None:
+        self.reader.close()
+
+    async def handle(self, message: RunMessage) -> Any:
+        try:
+            return await self._dispatch(message)
+        except (MetawsmError, StartError, StartFailed) as exc:
+            # An operator-facing failure answers the request; the controller goes on.
+            error = exc if isinstance(exc, MetawsmError) else MetawsmError(str(exc))
+            return Failed(error)
+
+    async def _dispatch(self, message: RunMessage) -> Any:
+        if isinstance(message, Adopt):
+            return await self._adopt()
+        if isinstance(message, Execute):
+            return await self._execute()
+        if isinstance(message, StopRun):
+            return await self._stop(message.reason)
+        if isinstance(message, RestartAgents):
+            return await self._restart(message.reason, unfinished_only=message.unfinished_only)
+        if isinstance(message, AgentEnded):
+            await self._check_finished(message)
+            return None
+        raise TypeError(f"run controller got {message!r}")
+
+    async def _adopt(self) -> int:
+        """Every agent whose session should be alive gets its actor back; the actor finds its
+        session in the snapshot (or marks it dead and applies the restart rules)."""
+        adopted = 0
+        for agent in self.reader.list_agents(self.run_id):
+            if agent.status in (
+                AgentStatus.RUNNING,
+                AgentStatus.IDLE,
+                AgentStatus.STALLED,
+                AgentStatus.DEAD,
+            ):
+                await self._ensure_agent(agent)
+                adopted += 1
+        return adopted
+
+    # -- plan -------------------------------------------------------------------------------
+
+    def _run_status(self) -> str:
+        record = self.reader.get_run(self.run_id)
+        return record.status if record is not None else ""
+
+    async def _to_run_status(self, to_state: RunStatus, message: str) -> None:
+        current = self._run_status()
+        if current != to_state:
+            await self.ctx.store.transition(
+                EntityKind.RUN, self.run_id, current, to_state, message, run_id=self.run_id
+            )
+
+    async def _execute(self) -> list[dict[str, Any]]:
+        assert self.run_spec is not None
+        status = self._run_status()
+        if status in (RunStatus.CREATED,):
+            await self._to_run_status(RunStatus.PLANNING, "planning run")
+            status = RunStatus.PLANNING
+        if status != RunStatus.RUNNING:
+            await self._to_run_status(RunStatus.RUNNING, "executing plan")
+        retries = self.ctx.env.policy.execution.step_retries
+        for step in self.reader.list_steps(self.run_id):
+            if step.status in (StepStatus.DONE, StepStatus.SKIPPED):
+                continue
+            await self._run_step(step, attempts=retries + 1)
+        await self._event("run", self.run_id, "plan_executed", "all steps done")
+        return [_step_view(s) for s in self.reader.list_steps(self.run_id)]
+
+    async def _run_step(self, step: StepRecord, *, attempts: int) -> None:
+        entity = ops.step_entity_id(step.step_index)
+        status = step.status
+        error = ""
+        for attempt in range(1, attempts + 1):
+            await self.ctx.store.transition(
+                EntityKind.STEP,
+                entity,
+                status,
+                StepStatus.RUNNING,
+                f"attempt {attempt}",
+                run_id=self.run_id,
+            )
+            status = StepStatus.RUNNING
+            try:
+                await self._do_step(step)
+            except (MetawsmError, StartError, StartFailed) as exc:
+                error = exc.message if isinstance(exc, MetawsmError) else str(exc)
+                await self.ctx.store.transition(
+                    EntityKind.STEP, entity, status, StepStatus.FAILED, error, run_id=self.run_id
+                )
+                status = StepStatus.FAILED
+                if attempt < attempts:
+                    await anyio.sleep(STEP_RETRY_PAUSE)
+                continue
+            await self.ctx.store.transition(
+                EntityKind.STEP, entity, status, StepStatus.DONE, "done", run_id=self.run_id
+            )
+            return
+        message = f"step {step.step_index} {step.name} failed: {error}"
+        await self._to_run_status(RunStatus.FAILED, message)
+        raise MetawsmError(
+            message, hint=f"fix the cause, then `metawsm resume --run-id {self.run_id}`"
+        )
+
+    async def _do_step(self, step: StepRecord) -> None:
+        assert self.run_spec is not None
+        if step.kind == "verify_ticket":
+            await self.ctx.env.docs_provider().get_ticket(step.ticket)
+        elif step.kind == "workspace":
+            await self._provision(step.workspace_name)
+        elif step.kind == "ticket_context_sync":
+            await self._seed(step.ticket, step.workspace_name)
+        elif step.kind == "tmux_start":
+            agent = self._agent_row(step.agent_name, step.workspace_name)
+            ref = await self._ensure_agent(agent)
+            await ref.request(Start(), timeout=AGENT_REQUEST_TIMEOUT)
+        else:
+            raise MetawsmError(f"unknown step kind: {step.kind}")
+
+    async def _provision(self, name: str) -> Workspace:
+        assert self.run_spec is not None
+        provider = self.ctx.env.workspace_provider()
+        existing = await provider.info(name)
+        strategy = self.run_spec.workspace_strategy
+        if existing is not None and strategy != "reuse":
+            workspace = existing  # a retried or resumed step: it was made before
+        elif strategy == "reuse":
+            workspace = await provider.reuse(name)
+        elif strategy == "fork":
+            raise MetawsmError(
+                "workspace strategy fork is not supported for runs yet",
+                hint="use --workspace-strategy create or reuse",
+            )
+        else:
+            branch = self.run_spec.branch_for(name)
+            workspace = await provider.create(
+                name, list(self.run_spec.repos), branch, self.run_spec.base_branch
+            )
+        self._workspaces[name] = workspace
+        return workspace
+
+    async def _workspace(self, name: str) -> Workspace:
+        if name not in self._workspaces:
+            found = await self.ctx.env.workspace_provider().info(name)
+            if found is None:
+                raise MetawsmError(
+                    f"workspace {name} of run {self.run_id} does not exist",
+                    hint="run `metawsm resume` to provision it again",
+                )
+            self._workspaces[name] = found
+        return self._workspaces[name]
+
+    def _doc_repo_path(self, workspace: Workspace) -> str:
+        assert self.run_spec is not None
+        repo = self.run_spec.doc_home_repo
+        if repo not in workspace.repos:
+            raise MetawsmError(f"doc home repo {repo} is not in workspace {workspace.name}")
+        return workspace.repos[repo]
+
+    async def _seed(self, ticket_id: str, workspace_name: str) -> None:
+        assert self.run_spec is not None
+        record = DocSyncRecord(
+            run_id=self.run_id,
+            ticket=ticket_id,
+            workspace_name=workspace_name,
+            doc_home_repo=self.run_spec.doc_home_repo,
+            doc_authority_mode=self.run_spec.doc_authority_mode,
+            doc_seed_mode=self.run_spec.doc_seed_mode,
+            status="pending",
+        )
+        await self.ctx.store.write(ops.upsert_doc_sync_state(record))
+        try:
+            workspace = await self._workspace(workspace_name)
+            ticket = await self.ctx.env.docs_provider().get_ticket(ticket_id)
+            result = await seed_ticket(self.ctx.env.host, ticket, self._doc_repo_path(workspace))
+        except MetawsmError as exc:
+            failed = DocSyncRecord(
+                **{**_fields(record), "status": "failed", "error_text": exc.message}
+            )
+            await self.ctx.store.write(ops.upsert_doc_sync_state(failed))
+            raise
+        synced = DocSyncRecord(
+            **{**_fields(record), "status": "synced", "revision": result.revision}
+        )
+        self.run_spec = self.run_spec.model_copy(update={"doc_freshness_revision": result.revision})
+        await self.ctx.store.write(
+            ops.upsert_doc_sync_state(synced),
+            ops.set_run_spec(self.run_id, self.run_spec.model_dump_json()),
+        )
+
+    # -- agents -----------------------------------------------------------------------------
+
+    def _agent_row(self, agent: str, workspace: str) -> AgentRecord:
+        for row in self.reader.list_agents(self.run_id):
+            if row.agent_name == agent and row.workspace_name == workspace:
+                return row
+        raise MetawsmError(f"agent {agent}@{workspace} is not part of run {self.run_id}")
+
+    async def _ensure_agent(self, row: AgentRecord) -> Any:
+        """The agent's actor, started as a child of the run supervisor if it is not there."""
+        assert self.run_spec is not None
+        child_id = ops.agent_entity_id(row.agent_name, row.workspace_name)
+        existing = self.run_sup.child_spec(child_id)
+        if existing is not None and existing.mailbox is not None:
+            if not existing.mailbox.is_closed:
+                return existing.mailbox.ref
+            await self.run_sup.terminate_child(child_id)
+        workspace = await self._workspace(row.workspace_name)
+        agent_spec = next(a for a in self.run_spec.agents if a.name == row.agent_name)
+        env = self.ctx.env
+        policy = env.policy
+        publish = self.ctx.publish
+        run_id = self.run_id
+
+        def load_row() -> AgentRecord | None:
+            with Reader(env.db_path) as reader:
+                for r in reader.list_agents(run_id):
+                    if r.agent_name == row.agent_name and r.workspace_name == row.workspace_name:
+                        return r
+            return None
+
+        def ended(entity: str, status: str, exit_status: int | None) -> None:
+            if self.ref is not None:
+                try:
+                    self.ref.send_nowait(AgentEnded(entity, status, exit_status))
+                except (ActorStopped, anyio.WouldBlock) as exc:  # pragma: no cover - defensive
+                    log.warning("could not tell run %s that %s ended: %s", run_id, entity, exc)
+
+        ctx = AgentContext(
+            run_id=run_id,
+            agent=row.agent_name,
+            workspace=row.workspace_name,
+            session=row.session_name,
+            argv=tuple(agent_spec.argv),
+            cwd=self._doc_repo_path(workspace),
+            workspace_root=workspace.root,
+            host=env.host,
+            tmux=env.tmux,
+            observer=self.ctx.observer,
+            store=self.ctx.store,
+            load_row=load_row,
+            thresholds=Thresholds.from_policy(policy),
+            restart_budget=policy.operator.restart_budget,
+            restart_cooldown=float(policy.operator.restart_cooldown_seconds),
+            socket_path=str(env.socket_path),
+            publish=lambda live: publish(run_id, row.agent_name, row.workspace_name, live),
+            on_final=ended,
+        )
+        spec: ChildSpec = AgentActor.spec(
+            child_id, lambda: AgentActor(ctx), restart=Restart.TRANSIENT, shutdown=5.0
+        )
+        await self.run_sup.start_child(spec)
+        assert spec.mailbox is not None
+        return spec.mailbox.ref
+
+    async def _check_finished(self, ended: AgentEnded) -> None:
+        if ended.status == AgentStatus.FAILED:
+            await self._event(
+                "run",
+                self.run_id,
+                "agent_failed",
+                f"agent {ended.entity_id} failed (exit {ended.exit_status})",
+            )
+        agents = self.reader.list_agents(self.run_id)
+        if any(a.status not in (AgentStatus.STOPPED, AgentStatus.FAILED) for a in agents):
+            return
+        if self._run_status() != RunStatus.RUNNING:
+            return
+        failed = [
+            ops.agent_entity_id(a.agent_name, a.workspace_name)
+            for a in agents
+            if a.status == AgentStatus.FAILED or a.last_exit_status != 0
+        ]
+        if failed:
+            await self._to_run_status(RunStatus.FAILED, f"agents failed: {', '.join(failed)}")
+        else:
+            await self._to_run_status(RunStatus.COMPLETED, "all agents finished")
+
+    async def _stop(self, reason: str) -> dict[str, Any]:
+        status = self._run_status()
+        moving = status != RunStatus.STOPPED and can_transition(
+            EntityKind.RUN, status, RunStatus.STOPPING
+        )
+        if moving:
+            await self._to_run_status(RunStatus.STOPPING, reason)
+        stopped = 0
+        for row in self.reader.list_agents(self.run_id):
+            child_id = ops.agent_entity_id(row.agent_name, row.workspace_name)
+            spec = self.run_sup.child_spec(child_id)
+            if spec is not None and spec.mailbox is not None and not spec.mailbox.is_closed:
+                try:
+                    await spec.mailbox.ref.request(Stop(reason), timeout=AGENT_REQUEST_TIMEOUT)
+                    stopped += 1
+                    continue
+                except ActorStopped:
+                    pass
+            await stop_agent_offline(self.ctx.env, self.ctx.store, row, reason)
+            stopped += 1
+        if moving or status == RunStatus.STOPPING:
+            await self._to_run_status(RunStatus.STOPPED, "run stopped")
+        return {"run_id": self.run_id, "agents_stopped": stopped}
+
+    async def _restart(self, reason: str, *, unfinished_only: bool = False) -> dict[str, Any]:
+        status = self._run_status()
+        if status == RunStatus.CLOSED:
+            raise MetawsmError(f"run {self.run_id} is closed and cannot be restarted")
+        rows = self.reader.list_agents(self.run_id)
+        if not rows:
+            raise MetawsmError(f"run {self.run_id} has no agents to restart")
+        if status != RunStatus.RUNNING:
+            await self._to_run_status(RunStatus.RUNNING, reason)
+        restarted = 0
+        for row in rows:
+            if row.status == AgentStatus.PENDING:
+                continue
+            finished = row.status == AgentStatus.STOPPED and row.last_exit_status == 0
+            live = row.status in (AgentStatus.RUNNING, AgentStatus.IDLE, AgentStatus.STALLED)
+            if unfinished_only and (finished or live):
+                continue
+            ref = await self._ensure_agent(row)
+            await ref.request(Respawn(reason), timeout=AGENT_REQUEST_TIMEOUT)
+            restarted += 1
+        await self._event("run", self.run_id, "restart", f"restarted {restarted} agents")
+        return {"run_id": self.run_id, "agents_restarted": restarted}
+
+    async def _event(self, entity_type: str, entity_id: str, event_type: str, message: str) -> None:
+        await self.ctx.store.append_event(
+            NewEvent(self.run_id, entity_type, entity_id, event_type, message=message)
+        )
+
+
+async def stop_agent_offline(env: Environment, store: Any, row: AgentRecord, reason: str) -> None:
+    """Stop an agent that has no actor: kill its session, record it stopped."""
+    await env.tmux.kill_session(row.session_name)
+    entity = ops.agent_entity_id(row.agent_name, row.workspace_name)
+    status = row.status
+    if status in (AgentStatus.RUNNING, AgentStatus.IDLE, AgentStatus.STALLED):
+        await store.transition(
+            EntityKind.AGENT,
+            entity,
+            status,
+            AgentStatus.STOPPING,
+            reason,
+            run_id=row.run_id,
+            generation=row.generation,
+        )
+        status = AgentStatus.STOPPING
+    if status not in (AgentStatus.STOPPED,):
+        await store.transition(
+            EntityKind.AGENT,
+            entity,
+            status,
+            AgentStatus.STOPPED,
+            reason,
+            run_id=row.run_id,
+            generation=row.generation,
+        )
+
+
+def _fields(record: DocSyncRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def _step_view(step: StepRecord) -> dict[str, Any]:
+    return {
+        "index": step.step_index,
+        "name": step.name,
+        "kind": step.kind,
+        "status": step.status,
+        "error": step.error_text,
+    }

@@ -1,0 +1,196 @@
+"""``metawsm serve``: build the actor tree for one metawsm root and run it in the foreground.
+
+One supervisor per root, guarded by an exclusive lock on ``.metawsm/serve.lock`` (held for the
+life of the process, so it vanishes with it however it dies: a socket file left by a killed
+supervisor is recognised as stale because nobody holds the lock). Ctrl-C or SIGTERM stops the
+actors in reverse start order within ``supervisor.shutdown_seconds`` and leaves every agent
+running; the next supervisor adopts them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import anyio
+from anyio.abc import TaskStatus
+
+from actors import ChildSpec, Strategy, Supervisor
+from metawsm.control.server import ControlServer
+from metawsm.core import socket_methods
+from metawsm.errors import MetawsmError
+from metawsm.store.client import StoreClient
+from metawsm.store.db import connect
+from metawsm.store.schema import migrate
+from metawsm.store.writer import StoreWriter
+from metawsm.supervisor.environment import Environment
+from metawsm.supervisor.observer import HostObserver
+from metawsm.supervisor.service import ServiceCore
+
+log = logging.getLogger("metawsm.serve")
+
+Job = Callable[[ServiceCore], Awaitable[None]]
+
+
+class SupervisorRunning(MetawsmError):
+    """Another supervisor holds this root's lock."""
+
+
+@contextlib.contextmanager
+def hold_lock(env: Environment) -> Iterator[IO[str]]:
+    """Take the root's supervisor lock for the duration, or raise :class:`SupervisorRunning`."""
+    env.state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(env.lock_path, "a+")  # noqa: SIM115 - held open for the whole serve
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown pid"
+            raise SupervisorRunning(
+                f"a supervisor is already running for {env.root} ({holder})",
+                hint="use it: other metawsm commands talk to it through .metawsm/control.sock",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield handle
+    finally:
+        handle.close()
+
+
+def supervisor_is_running(env: Environment) -> bool:
+    """True when some process holds the root's lock (a live supervisor)."""
+    if not env.lock_path.exists():
+        return False
+    with open(env.lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
+
+def configure_logging(env: Environment, *, verbose: bool = False) -> logging.Handler:
+    """Log to stderr and to ``.metawsm/logs/serve.log``; return the file handler to close."""
+    env.logs_dir.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger("metawsm")
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    file_handler = logging.FileHandler(env.logs_dir / "serve.log")
+    file_handler.setFormatter(fmt)
+    logger.addHandler(file_handler)
+    if not any(
+        isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr
+        for h in logger.handlers
+    ):
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(fmt)
+        logger.addHandler(stderr)
+    return file_handler
+
+
+def _observer_spec(observer: HostObserver) -> ChildSpec:
+    return ChildSpec(id=f"observer:{observer.host_name}", run=observer.run, shutdown=2.0)
+
+
+def _control_spec(server: ControlServer) -> ChildSpec:
+    return ChildSpec(id="control", run=server.run, shutdown=2.0)
+
+
+async def serve(
+    env: Environment,
+    *,
+    job: Job | None = None,
+    task_status: TaskStatus[ServiceCore] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the supervisor for ``env`` until a signal, or until ``job`` returns."""
+    with hold_lock(env):
+        conn = connect(env.db_path)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+        writer_spec = StoreWriter.child_spec(env.db_path)
+        assert writer_spec.mailbox is not None
+        store = StoreClient(writer_spec.mailbox.ref)
+        observer = HostObserver("local", env.tmux, env.policy.supervisor.tick_seconds)
+        runs_sup = Supervisor("runs", strategy=Strategy.ONE_FOR_ONE, intensity=20, period=60.0)
+        core = ServiceCore(env, store, observer, runs_sup)
+        control = ControlServer(env.socket_path, socket_methods(core))
+        root = Supervisor(
+            "root",
+            [writer_spec, _observer_spec(observer), runs_sup.spec(), _control_spec(control)],
+            strategy=Strategy.ONE_FOR_ONE,
+            intensity=5,
+            period=30.0,
+        )
+        async with anyio.create_task_group() as tg:
+            await tg.start(root.run)
+            adopted = await core.adopt_active_runs()
+            log.info(
+                "supervisor up for %s (pid %d); %d active run(s) adopted",
+                env.root,
+                os.getpid(),
+                len(adopted),
+            )
+            task_status.started(core)
+            with anyio.CancelScope() as waiting:
+                tg.start_soon(_stop_on_signal, waiting)
+                if job is not None:
+                    await job(core)
+                    waiting.cancel()
+                else:
+                    await anyio.sleep_forever()
+            with anyio.move_on_after(env.policy.supervisor.shutdown_seconds) as bounded:
+                await root.stop()
+            if bounded.cancelled_caught:
+                log.warning(
+                    "actors did not stop within %ss; leaving them",
+                    env.policy.supervisor.shutdown_seconds,
+                )
+            tg.cancel_scope.cancel()
+        log.info("supervisor stopped; agents keep running")
+
+
+async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info(
+                "received %s; stopping the actors (agents keep running)",
+                signal.Signals(signum).name,
+            )
+            scope.cancel()
+            return
+
+
+def run_serve(
+    root: Path | None = None,
+    *,
+    policy: str | None = None,
+    db: str | None = None,
+    job: Job | None = None,
+    verbose: bool = False,
+) -> None:
+    """Load the environment and run :func:`serve` on the asyncio backend (asyncssh and
+    aiosqlite need it)."""
+    env = Environment.load(root=root, policy=policy, db=db)
+    handler = configure_logging(env, verbose=verbose)
+    try:
+        anyio.run(_serve_main, env, job, backend="asyncio")
+    finally:
+        logging.getLogger("metawsm").removeHandler(handler)
+        handler.close()
+
+
+async def _serve_main(env: Environment, job: Job | None) -> None:
+    await serve(env, job=job)

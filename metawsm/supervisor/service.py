@@ -1,0 +1,207 @@
+"""The core as the supervisor runs it: runs go through run controllers, status reads SQLite plus
+the live status cache the agent actors keep up to date."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from actors import ActorError, ActorRef, Restart, Supervisor, UnknownChild
+from metawsm.core import (
+    CleanupParams,
+    ReadingCore,
+    RestartParams,
+    Selector,
+    SubmitParams,
+    cleanup_plan,
+    event,
+    is_active,
+    plan_view,
+    record_new_run,
+    resolve_run_id,
+)
+from metawsm.errors import MetawsmError, TransitionError
+from metawsm.hsm import EntityKind, RunStatus, can_transition
+from metawsm.runs.spec import RunSpec
+from metawsm.status import LiveAgent
+from metawsm.store.client import StoreClient
+from metawsm.store.reader import Reader
+from metawsm.supervisor.environment import Environment
+from metawsm.supervisor.observer import HostObserver
+from metawsm.supervisor.offline import cleanup_workspaces, stop_run_offline
+from metawsm.supervisor.run import Execute, RestartAgents, RunContext, RunController, StopRun
+
+log = logging.getLogger("metawsm.service")
+
+PLAN_TIMEOUT = 1800.0  # provisioning many repos can take a while; bounded all the same
+CONTROL_TIMEOUT = 300.0
+
+
+class ServiceCore(ReadingCore):
+    """The supervisor's implementation of :class:`~metawsm.core.Core`."""
+
+    supervisor_up = True
+
+    def __init__(
+        self, env: Environment, store: StoreClient, observer: HostObserver, runs_sup: Supervisor
+    ) -> None:
+        super().__init__(env)
+        self.store = store
+        self.observer = observer
+        self.runs_sup = runs_sup
+        self._live: dict[str, dict[tuple[str, str], LiveAgent]] = {}
+        self.run_ctx = RunContext(env, store, observer, self._publish)
+
+    # -- status cache -----------------------------------------------------------------------
+
+    def _publish(self, run_id: str, agent: str, workspace: str, live: LiveAgent) -> None:
+        self._live.setdefault(run_id, {})[(agent, workspace)] = live
+
+    def live(self, run_id: str) -> Mapping[tuple[str, str], LiveAgent] | None:
+        return self._live.get(run_id)
+
+    # -- run supervisors --------------------------------------------------------------------
+
+    async def controller(self, run_id: str) -> ActorRef[Any]:
+        """The run's controller, starting its run supervisor if it is not running."""
+        spec = self.runs_sup.child_spec(run_id)
+        if spec is None:
+            # The controller adds agents to its own run supervisor; the factory runs only when
+            # the child starts, by which time the supervisor exists.
+            owner: list[Supervisor] = []
+            ctrl_spec = RunController.spec(
+                "controller",
+                lambda: RunController(run_id, self.run_ctx, owner[0]),
+                shutdown=10.0,
+            )
+            run_sup = Supervisor(f"run:{run_id}", [ctrl_spec], intensity=10, period=60.0)
+            owner.append(run_sup)
+            await self.runs_sup.start_child(run_sup.spec(run_id, restart=Restart.TRANSIENT))
+            spec = self.runs_sup.child_spec(run_id)
+        assert spec is not None and spec.supervisor is not None
+        ctrl = spec.supervisor.child_spec("controller")
+        assert ctrl is not None and ctrl.mailbox is not None
+        return ctrl.mailbox.ref
+
+    async def retire(self, run_id: str) -> None:
+        """Remove a run's supervisor (its agents keep running unless they were stopped)."""
+        with contextlib.suppress(UnknownChild):
+            await self.runs_sup.terminate_child(run_id)
+        self._live.pop(run_id, None)
+
+    async def adopt_active_runs(self) -> list[str]:
+        """Reconcile at start: every active run gets its run supervisor back; its controller
+        adopts live sessions, marks vanished ones dead, and resumes a plan cut short."""
+        with Reader(self.env.db_path) as reader:
+            active = [r.run_id for r in reader.list_runs() if is_active(r)]
+        for run_id in active:
+            try:
+                await self.controller(run_id)
+            except (MetawsmError, ActorError) as exc:
+                log.error("could not adopt run %s: %s", run_id, exc)
+        return active
+
+    # -- operations -------------------------------------------------------------------------
+
+    async def submit_run(self, params: SubmitParams) -> dict[str, Any]:
+        with Reader(self.env.db_path) as reader:
+            spec = await record_new_run(self.store, self.env, params.request, reader)
+        if spec.dry_run:
+            return plan_view(spec)
+        ref = await self.controller(spec.run_id)
+        if not params.wait:
+            ref.send_nowait(Execute())
+            return {**plan_view(spec), "status": RunStatus.PLANNING.value}
+        steps = await ref.request(Execute(), timeout=PLAN_TIMEOUT)
+        return {**plan_view(spec, steps), "status": self._status_of(spec.run_id)}
+
+    def _status_of(self, run_id: str) -> str:
+        with Reader(self.env.db_path) as reader:
+            record = reader.get_run(run_id)
+        return record.status if record is not None else ""
+
+    async def stop(self, params: Selector) -> dict[str, Any]:
+        with Reader(self.env.db_path) as reader:
+            record = resolve_run_id(reader, params)
+        _require(record.run_id, record.status, RunStatus.STOPPING, also=RunStatus.STOPPED)
+        if self.runs_sup.child_spec(record.run_id) is not None:
+            ref = await self.controller(record.run_id)
+            result: dict[str, Any] = await ref.request(StopRun(), timeout=CONTROL_TIMEOUT)
+        else:
+            result = await stop_run_offline(self.env, self.store, record.run_id)
+        await self.retire(record.run_id)
+        return result
+
+    async def resume(self, params: Selector) -> dict[str, Any]:
+        with Reader(self.env.db_path) as reader:
+            record = resolve_run_id(reader, params)
+        _require(record.run_id, record.status, RunStatus.RUNNING)
+        if record.status != RunStatus.RUNNING:
+            await self.store.transition(
+                EntityKind.RUN,
+                record.run_id,
+                record.status,
+                RunStatus.RUNNING,
+                "resume requested",
+                run_id=record.run_id,
+            )
+        ref = await self.controller(record.run_id)
+        steps = await ref.request(Execute(), timeout=PLAN_TIMEOUT)
+        restarted = await ref.request(
+            RestartAgents("resume requested", unfinished_only=True), timeout=CONTROL_TIMEOUT
+        )
+        return {"run_id": record.run_id, "steps": steps, **restarted}
+
+    async def restart(self, params: RestartParams) -> dict[str, Any]:
+        with Reader(self.env.db_path) as reader:
+            record = resolve_run_id(reader, params)
+            agents = reader.list_agents(record.run_id)
+        if record.status == RunStatus.CLOSED:
+            raise MetawsmError(f"run {record.run_id} is closed and cannot be restarted")
+        if params.dry_run:
+            return {
+                "run_id": record.run_id,
+                "dry_run": True,
+                "actions": [
+                    f"respawn {a.agent_name}@{a.workspace_name} in tmux session "
+                    f"{a.session_name} as generation {a.generation + 1}"
+                    for a in agents
+                ],
+            }
+        ref = await self.controller(record.run_id)
+        result: dict[str, Any] = await ref.request(RestartAgents(), timeout=CONTROL_TIMEOUT)
+        return result
+
+    async def cleanup(self, params: CleanupParams) -> dict[str, Any]:
+        with Reader(self.env.db_path) as reader:
+            record = resolve_run_id(reader, params)
+        spec = RunSpec.model_validate_json(record.spec_json)
+        if params.dry_run:
+            return cleanup_plan(record.run_id, spec, keep=params.keep_workspaces)
+        stopped: dict[str, Any] = {}
+        if record.status != RunStatus.STOPPED:
+            if self.runs_sup.child_spec(record.run_id) is not None:
+                ref = await self.controller(record.run_id)
+                stopped = await ref.request(StopRun("cleanup requested"), timeout=CONTROL_TIMEOUT)
+            else:
+                stopped = await stop_run_offline(
+                    self.env, self.store, record.run_id, reason="cleanup requested"
+                )
+        await self.retire(record.run_id)
+        deleted = [] if params.keep_workspaces else await cleanup_workspaces(self.env, spec)
+        await event(
+            self.store,
+            record.run_id,
+            "cleanup",
+            f"cleanup completed; workspaces deleted: {len(deleted)}",
+        )
+        return {"run_id": record.run_id, **stopped, "workspaces_deleted": deleted}
+
+
+def _require(run_id: str, current: str, target: RunStatus, *, also: str | None = None) -> None:
+    if current in (target, also):
+        return
+    if not can_transition(EntityKind.RUN, current, target):
+        raise TransitionError(f"run {run_id} cannot transition from {current} to {target}")

@@ -1,0 +1,203 @@
+"""A throwaway metawsm root for end-to-end tests: real git repos, a ticket in the docmgr layout,
+scripted agents, a private tmux server, and the real CLI run as subprocesses.
+
+Teardown kills every supervisor the test started, kills the private tmux server, and fails the
+test if any supervisor process or tmux session of the test was still alive when it ended
+without being asked to stop (everything is cleaned up regardless).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from metawsm.docs.native import NativeDocsProvider
+from metawsm.hosts import LocalHost
+
+HOLD = {"steps": [{"do": "say", "text": "holding"}, {"do": "hold"}]}
+EXIT0 = {
+    "steps": [
+        {"do": "say", "text": "quick job"},
+        {"do": "sleep", "seconds": 0.3},
+        {"do": "exit", "code": 0},
+    ]
+}
+EXIT3 = {"steps": [{"do": "say", "text": "failing"}, {"do": "exit", "code": 3}]}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ}
+    for role in ("AUTHOR", "COMMITTER"):
+        env[f"GIT_{role}_NAME"] = "metawsm test"
+        env[f"GIT_{role}_EMAIL"] = "test@example.invalid"
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, check=True, env=env, capture_output=True, text=True
+    )
+    return out.stdout
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    """Poll ``predicate`` (every 0.1 s, bounded) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what or predicate}; last value: {last!r}"
+    )
+
+
+class World:
+    """One metawsm root under ``tmp`` with ``agents`` (name → script) on a private tmux."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        agents: dict[str, dict[str, Any]],
+        *,
+        operator: dict[str, Any] | None = None,
+        ticket: str = "T-1",
+    ) -> None:
+        self.root = tmp
+        self.ticket = ticket
+        self.socket = f"mwt-{secrets.token_hex(4)}"
+        self.tmux_tmpdir = tmp / "tmux"
+        self.tmux_tmpdir.mkdir(mode=0o700)
+        self.env = {**os.environ, "TMUX_TMPDIR": str(self.tmux_tmpdir)}
+        self.env.pop("TMUX", None)
+        self.servers: list[subprocess.Popen[str]] = []
+        for repo in ("api", "web"):
+            path = tmp / "repos" / repo
+            path.mkdir(parents=True)
+            _git(path, "-c", "init.defaultBranch=main", "init", "-q")
+            (path / "README.md").write_text(f"# {repo}\n")
+            _git(path, "add", "-A")
+            _git(path, "commit", "-q", "-m", "initial")
+        (tmp / "ttmp").mkdir()
+        anyio.run(
+            NativeDocsProvider(LocalHost(), str(tmp / "ttmp")).create_ticket, ticket, "End to end"
+        )
+        (tmp / "scripts").mkdir()
+        profiles, entries = [], []
+        for name, script in agents.items():
+            (tmp / "scripts" / f"{name}.json").write_text(json.dumps(script))
+            profiles.append(
+                {
+                    "name": f"p-{name}",
+                    "runner": "scripted",
+                    "runner_options": {"script": f"scripts/{name}.json"},
+                }
+            )
+            entries.append({"name": name, "profile": f"p-{name}"})
+        policy = {
+            "workspace": {"repos": {"api": "repos/api", "web": "repos/web"}},
+            "tmux": {"socket": self.socket},
+            "operator": {"restart_budget": 3, "restart_cooldown_seconds": 1, **(operator or {})},
+            "supervisor": {"tick_seconds": 0.2, "shutdown_seconds": 5},
+            "agent_profiles": profiles,
+            "agents": entries,
+        }
+        (tmp / ".metawsm").mkdir()
+        (tmp / ".metawsm" / "policy.json").write_text(json.dumps(policy))
+
+    # -- the CLI ----------------------------------------------------------------------------
+
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "metawsm", *args],
+            cwd=self.root,
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"metawsm {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "--json").stdout)
+
+    def serve(self) -> subprocess.Popen[str]:
+        """Start ``metawsm serve`` and wait until it answers on its socket."""
+        log = open(self.root / f"serve-{len(self.servers)}.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "metawsm", "serve"],
+            cwd=self.root,
+            env=self.env,
+            text=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.servers.append(proc)
+        sock = self.root / ".metawsm" / "control.sock"
+        wait_until(lambda: proc.poll() is not None or sock.exists(), what="the supervisor")
+        assert proc.poll() is None, self.serve_log(len(self.servers) - 1)
+        return proc
+
+    def serve_log(self, index: int = -1) -> str:
+        n = index if index >= 0 else len(self.servers) - 1
+        return (self.root / f"serve-{n}.log").read_text()
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.json("status", "--ticket", self.ticket, "--no-diffs")
+        return data
+
+    # -- tmux -------------------------------------------------------------------------------
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], env=self.env, text=True, capture_output=True
+        )
+
+    def sessions(self) -> list[str]:
+        out = self.tmux("list-sessions", "-F", "#{session_name}")
+        return sorted(out.stdout.split()) if out.returncode == 0 else []
+
+    def pane_pid(self, session: str) -> int:
+        out = self.tmux("list-panes", "-t", f"={session}", "-F", "#{pane_pid}")
+        return int(out.stdout.split()[0])
+
+    # -- teardown ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        for proc in self.servers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.tmux("kill-server")
+
+
+def world_fixture(tmp_path: Path) -> Iterator[Callable[..., World]]:
+    made: list[World] = []
+
+    def make(agents: dict[str, dict[str, Any]], **kwargs: Any) -> World:
+        world = World(tmp_path, agents, **kwargs)
+        made.append(world)
+        return world
+
+    yield make
+    for world in made:
+        world.close()
