@@ -17,7 +17,7 @@ so a value starting with ``-`` can never be read as an option.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from metawsm.hosts.base import CommandResult, Host
@@ -30,23 +30,31 @@ __all__ = [
     "GIT_ENV",
     "DiffStat",
     "InProgress",
+    "MergeTreeResult",
     "StatusEntry",
     "WorktreeInfo",
     "add_exclude",
     "branch_delete",
+    "checked_out_at",
+    "commit_tree",
+    "config_get",
     "current_branch",
     "diff_stat",
     "fetch",
     "git",
     "git_path",
     "has_remote",
+    "is_ancestor",
     "is_dirty",
     "is_repo",
+    "merge_ff_only",
+    "merge_tree",
     "newest_change_mtime",
     "operation_in_progress",
     "ref_exists",
     "rev_parse",
     "status_short",
+    "update_ref",
     "worktree_add",
     "worktree_list",
     "worktree_prune",
@@ -412,3 +420,142 @@ async def newest_change_mtime(host: Host, repo: str, *, limit: int = 500) -> flo
         if stat is not None and (newest is None or stat.mtime > newest):
             newest = stat.mtime
     return newest
+
+
+# -- merging (used by metawsm.merge) --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MergeTreeResult:
+    """What ``git merge-tree --write-tree`` found, without touching any work tree or ref.
+
+    ``tree`` is the id of the merged tree git wrote to the object store; when ``conflicts`` is
+    not empty it holds conflict markers and must not be committed.
+    """
+
+    tree: str
+    conflicts: tuple[str, ...]
+
+    @property
+    def clean(self) -> bool:
+        """Whether the two sides merge without a conflict."""
+        return not self.conflicts
+
+
+async def is_ancestor(host: Host, repo: str, ancestor: str, descendant: str) -> bool:
+    """Whether commit ``ancestor`` is reachable from ``descendant`` (or is it).
+
+    Raises ``CommandFailed`` when either does not name a commit.
+    """
+    result = await git(
+        host, repo, "merge-base", "--is-ancestor", "--end-of-options", ancestor, descendant,
+        check=False,
+    )  # fmt: skip
+    if result.returncode in (0, 1):
+        return result.returncode == 0
+    raise CommandFailed(host.name, result.argv, result.returncode, result.stderr)
+
+
+async def merge_tree(host: Host, repo: str, ours: str, theirs: str) -> MergeTreeResult:
+    """Merge ``theirs`` into ``ours`` in the object store only (git >= 2.38).
+
+    Nothing is checked out, no ref moves and no index is written: the merge is computed by
+    the same algorithm ``git merge`` uses (ort), so a clean result here is a clean merge
+    there. Pass commit ids or full ref names. Raises ``CommandFailed`` for anything but a
+    clean merge (exit 0) or conflicts (exit 1), e.g. an unknown commit or a git too old to
+    know ``--write-tree``.
+    """
+    result = await git(
+        host, repo, "merge-tree", "--write-tree", "--name-only", "-z", "--no-messages",
+        "--end-of-options", ours, theirs,
+        check=False, timeout=CHECKOUT_TIMEOUT,
+    )  # fmt: skip
+    if result.returncode not in (0, 1):
+        raise CommandFailed(host.name, result.argv, result.returncode, result.stderr)
+    fields = result.stdout.split("\0")
+    tree = fields[0].strip()
+    if not tree:
+        raise CommandFailed(host.name, result.argv, result.returncode, "merge-tree wrote no tree")
+    conflicts = tuple(dict.fromkeys(f for f in fields[1:] if f))
+    if result.returncode == 1 and not conflicts:
+        raise CommandFailed(
+            host.name, result.argv, 1, "merge-tree reported conflicts without naming a file"
+        )
+    return MergeTreeResult(tree, conflicts if result.returncode == 1 else ())
+
+
+async def config_get(host: Host, repo: str, key: str) -> str | None:
+    """The value of git config ``key`` as ``repo`` sees it (all levels), or ``None``."""
+    result = await git(host, repo, "config", "--get", "--end-of-options", key, check=False)
+    value = result.stdout.rstrip("\n")
+    return value if result.ok and value else None
+
+
+async def commit_tree(
+    host: Host,
+    repo: str,
+    tree: str,
+    parents: Sequence[str],
+    message: str,
+    *,
+    config: Sequence[str] = (),
+) -> str:
+    """Write a commit of ``tree`` with ``parents`` and ``message``; return its id.
+
+    No ref moves. ``config`` holds ``key=value`` settings passed as ``-c`` (an identity for a
+    clone that has none). Raises ``CommandFailed`` (e.g. no committer identity).
+    """
+    overrides = [arg for setting in config for arg in ("-c", setting)]
+    parent_args = [arg for parent in parents for arg in ("-p", parent)]
+    result = await git(
+        host, repo, *overrides, "commit-tree", *parent_args, "-F", "-", tree,
+        stdin=message.encode(),
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+async def update_ref(
+    host: Host, repo: str, ref: str, new: str, old: str, *, reason: str = ""
+) -> bool:
+    """Move full ref ``ref`` to ``new`` only if it still points at ``old`` (compare and swap).
+
+    ``False`` when the ref moved meanwhile (nothing changed); ``CommandFailed`` otherwise.
+    """
+    if not ref.startswith("refs/"):
+        raise ValueError(f"update_ref needs a full ref name (refs/...), got {ref!r}")
+    args = ["update-ref", *(["-m", reason] if reason else []), ref, new, old]
+    result = await git(host, repo, *args, check=False)
+    if result.ok:
+        return True
+    if await rev_parse(host, repo, ref) != old:
+        return False
+    raise CommandFailed(host.name, result.argv, result.returncode, result.stderr)
+
+
+async def checked_out_at(host: Host, repo: str, branch: str) -> list[str]:
+    """Paths of the worktrees of ``repo`` (the main one included) that have ``branch`` checked
+    out; a worktree whose folder is gone (prunable) is left out."""
+    ref = f"refs/heads/{branch}"
+    return [
+        w.path
+        for w in await worktree_list(host, repo)
+        if w.branch == ref and not w.bare and not w.prunable
+    ]
+
+
+async def merge_ff_only(host: Host, repo: str, commit: str) -> bool:
+    """Fast-forward the branch checked out in ``repo`` to ``commit``, updating its files.
+
+    ``False`` (nothing changed) when it cannot be a fast-forward or a local file would be
+    overwritten; ``CommandFailed`` for other failures.
+    """
+    result = await git(
+        host, repo, "merge", "--ff-only", "--quiet", "--end-of-options", commit,
+        check=False, timeout=CHECKOUT_TIMEOUT,
+    )  # fmt: skip
+    if result.ok:
+        return True
+    text = result.stderr + result.stdout
+    if "Not possible to fast-forward" in text or "would be overwritten" in text:
+        return False
+    raise CommandFailed(host.name, result.argv, result.returncode, result.stderr)

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from metawsm import gitops
 from metawsm.hosts.base import Host
+from metawsm.merge import RepoMerge
 from metawsm.workspaces.errors import WorkspaceError, WorkspaceNotFound
 
 __all__ = ["Workspace", "WorkspaceProvider"]
@@ -94,6 +95,17 @@ class WorkspaceProvider(Protocol):
 
         Without ``force`` a worktree with uncommitted or untracked files is refused
         (``WorkspaceDirty``) and nothing is removed. Branches are kept either way.
+        """
+        ...
+
+    async def merge(self, name: str) -> list[RepoMerge]:
+        """Merge the workspace's branch into its base branch in every repo; one result each.
+
+        A worktree with uncommitted or untracked files is refused before anything is merged
+        (:class:`~metawsm.merge.MergeBlocked`); a repo already merged reports ``up_to_date``.
+        ``WorkspaceNotFound`` if not recorded. The workspace itself is kept. The ``git``
+        provider merges all repos or none (:func:`~metawsm.merge.merge_workspace`); ``wsm``
+        is bound by what ``wsm merge`` does (contracts §D.6).
         """
         ...
 

@@ -28,6 +28,9 @@ Decisions, each kept from or made against the original (original-metawsm.md §5.
   committed work stays reachable in the clone. Without ``force`` it refuses dirty worktrees.
 - ``.metawsm/`` is added to each clone's ``info/exclude`` (shared by its worktrees), so signal
   files agents write inside a worktree never make it dirty.
+- **Merge** is :func:`metawsm.merge.merge_workspace` into the recorded base branch of the clones
+  recorded in the manifest (where the branch lives, even if the policy's ``workspace.repos``
+  has changed since): all repos or none, never a half-merge, the workspace kept.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from metawsm import gitops
 from metawsm.errors import UsageError
 from metawsm.hosts.base import Host
 from metawsm.hosts.errors import HostError
+from metawsm.merge import RepoMerge, merge_workspace
 from metawsm.naming import normalize_tokens, validate_name
 from metawsm.workspaces.base import Workspace, require_complete
 from metawsm.workspaces.errors import (
@@ -385,3 +389,15 @@ class GitWorkspaceProvider:
                 f'workspace "{name}": cannot remove the worktree of {repo}: {exc.message}',
                 hint="fix the cause and delete again (the record stays until no worktree is left)",
             ) from exc
+
+    # ------------------------------------------------------------------------------- merge
+
+    async def merge(self, name: str) -> list[RepoMerge]:
+        manifest = await self._manifest(name)
+        if manifest is None:
+            raise WorkspaceNotFound(name, hint="merge needs an existing workspace")
+        workspace = await require_complete(
+            self._host, name, self._workspace(manifest, self.path_of(name))
+        )
+        clones = {repo: entry.clone for repo, entry in manifest.repos.items()}
+        return await merge_workspace(self._host, workspace, clones, manifest.base_branch)

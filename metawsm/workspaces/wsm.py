@@ -21,6 +21,15 @@ against the mistakes the original made with it (§F, "integration bugs worth not
 - ``delete`` of an unknown name is success (``False``): the record is checked first, and wsm's
   own "workspace ... not found" error is accepted too (§D.5). A zero exit that kept the record
   is an error (cancelling exits 0). wsm never deletes branches; neither does this provider.
+- ``merge`` runs ``wsm merge <name> --force --keep-workspace`` (§D.6): ``--force`` because the
+  confirmation prompt has no other flag (it also lets unclean repos through, so metawsm
+  refuses a dirty worktree itself first, as ``delete`` does), ``--keep-workspace`` because a
+  merge must not delete the workspace (wsm would, with ``--force-worktrees``). Repos whose
+  branch is already in ``<base>`` or ``origin/<base>`` report ``up_to_date``; when all do,
+  wsm is not called. What wsm itself does is its business: it checks ``<base>`` out in each
+  worktree (failing when the clone has it checked out), pulls, merges and pushes, and leaves
+  the worktree on ``<base>``. Unlike the ``git`` provider this is not all-or-nothing: wsm's
+  rollback resets earlier repos but cannot unpush them.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,6 +46,7 @@ from metawsm import gitops
 from metawsm.errors import UsageError
 from metawsm.hosts.base import CommandResult, Host
 from metawsm.hosts.errors import HostError
+from metawsm.merge import MergeBlocked, MergeError, MergeStatus, RepoMerge
 from metawsm.naming import normalize_tokens, validate_name
 from metawsm.workspaces.base import Workspace, require_complete
 from metawsm.workspaces.errors import (
@@ -394,3 +404,63 @@ class WsmWorkspaceProvider:
         if await self._record(name) is not None:
             raise WorkspaceError(f"wsm delete {name} exited 0 but kept the workspace record")
         return True
+
+    # ----------------------------------------------------------------------------- merge
+
+    async def merge(self, name: str) -> list[RepoMerge]:
+        record = await self._record(name)
+        if record is None:
+            raise WorkspaceNotFound(name, hint="merge needs an existing workspace")
+        workspace = await require_complete(self._host, name, self._workspace(name, record))
+        base = record.base_branch.strip().removeprefix("origin/")
+        if not base:
+            raise MergeBlocked(
+                f"workspace {name} has no base branch; wsm merges only workspaces made with one",
+                hint="merge its branch by hand (wsm refuses: contracts §D.6)",
+            )
+        clones = {r.name: r.path for r in record.repositories or []}
+        results: list[RepoMerge] = []
+        for repo, worktree in workspace.repos.items():
+            if await gitops.is_dirty(self._host, worktree):
+                raise MergeBlocked(
+                    f"workspace {name} repo {repo} has uncommitted changes; merge blocked",
+                    hint=f"commit or discard the changes in {worktree}, then merge again",
+                )
+            merged = await self._contained(worktree, workspace.branch, base)
+            status: MergeStatus = "up_to_date" if merged else "not_merged"
+            results.append(
+                RepoMerge(repo, clones.get(repo, worktree), workspace.branch, base, status)
+            )
+        if all(r.status == "up_to_date" for r in results):
+            return results
+        result = await self._run("merge", name, "--force", "--keep-workspace")
+        if not result.ok:
+            reason = f"wsm merge {name} failed (exit {result.returncode}): {self._failure(result)}"
+            raise MergeError(
+                reason,
+                results=[
+                    r if r.status == "up_to_date" else replace(r, status="failed", detail=reason)
+                    for r in results
+                ],
+                hint="wsm resets the repos it merged before the failure, but cannot unpush them",
+            )
+        landed: list[RepoMerge] = []
+        for entry in results:
+            if entry.status == "up_to_date":
+                landed.append(entry)
+                continue
+            worktree = workspace.repos[entry.repo]
+            tip = await gitops.rev_parse(self._host, worktree, f"refs/heads/{base}")
+            landed.append(replace(entry, status="merged", commit=tip))
+        return landed
+
+    async def _contained(self, worktree: str, branch: str, base: str) -> bool:
+        """Whether ``branch`` is already in ``<base>`` or ``origin/<base>``."""
+        tip = await gitops.rev_parse(self._host, worktree, f"refs/heads/{branch}")
+        if tip is None:
+            return False
+        for ref in (f"refs/heads/{base}", f"refs/remotes/origin/{base}"):
+            target = await gitops.rev_parse(self._host, worktree, ref)
+            if target is not None and await gitops.is_ancestor(self._host, worktree, tip, target):
+                return True
+        return False

@@ -18,11 +18,20 @@ provider relies on, as recorded in ``the docmgr/wsm contracts reference (docmgr-
   ``--force-worktrees`` and asked about on stdin with it, record kept on failure;
 - §D.8 errors as ``✗ Error: <msg>`` on stderr with exit 1, informational lines on stdout, and
   prompts that open ``/dev/tty``: without a terminal they fail (``could not open a new TTY``),
-  with one the real tool would block, so this one blocks too.
+  with one the real tool would block, so this one blocks too;
+- §D.6 ``merge NAME [--dry-run] [--force] [--keep-workspace]``: a base branch is required
+  (the recorded message), every repo must be clean unless ``--force`` and on the workspace
+  branch, the confirmation prompt without ``--force``; then per repo, in the worktree,
+  ``git fetch origin``, ``checkout <base>``, ``pull origin <base>``, ``merge <branch>``,
+  ``push origin <base>``; a failure rolls earlier repos back with ``checkout <base>``,
+  ``reset --hard origin/<base>``, ``checkout <branch>``; unless ``--keep-workspace`` the
+  workspace is then deleted with files and forced worktrees. The wording of the clean and
+  branch errors is not recorded; the fake's is its own.
 
-Not reproduced: ``go.work``/``AGENT.md`` generation (§D.2), ``--dry-run``, ``-o json``, and the
-other commands (§D.6, §D.7). When ``FAKE_WSM_LOG`` is set, every call appends one JSON line
-``{"argv": [...], "session_leader": bool}`` to that file so tests can check how wsm was run.
+Not reproduced: ``go.work``/``AGENT.md`` generation (§D.2), ``-o json``, ``merge --workspace``
+and the read-only commands (§D.7). When ``FAKE_WSM_LOG`` is set, every call appends one JSON
+line ``{"argv": [...], "session_leader": bool}`` to that file so tests can check how wsm was
+run.
 
 Run it as a script; :func:`install` puts an executable ``wsm`` wrapper in a folder.
 """
@@ -204,6 +213,59 @@ def delete(name: str, *, force: bool, force_worktrees: bool, remove_files: bool)
     print(f"✓ Workspace '{name}' deleted successfully")
 
 
+def merge(name: str, *, force: bool, keep_workspace: bool, dry_run: bool) -> None:
+    record = _load(name)
+    base = record.get("base_branch") or ""
+    if not base:
+        raise WsmError(
+            "workspace is not a fork (no base branch specified). "
+            "Only forked workspaces can be merged."
+        )
+    branch = record["branch"]
+    targets = [
+        (repo["name"], Path(record["path"]) / repo["name"]) for repo in record["repositories"]
+    ]
+    for repo_name, target in targets:
+        if not force and _git(target, "status", "--porcelain").stdout.strip():
+            raise WsmError(f"repository {repo_name} has uncommitted changes")
+        current = _git(target, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+        if current != branch:
+            raise WsmError(f"repository {repo_name} is on branch {current}, not {branch}")
+    if not force:
+        try:
+            _prompt(f"Merge workspace '{name}' into {base}?")
+        except WsmError as exc:
+            raise WsmError(f"confirmation failed: {exc}") from None
+    steps = [
+        ("fetch", "origin"),
+        ("checkout", base),
+        ("pull", "origin", base),
+        ("merge", branch),
+        ("push", "origin", base),
+    ]
+    merged: list[Path] = []
+    for repo_name, target in targets:
+        for step in steps:
+            if dry_run:
+                print(f"[dry-run] git {' '.join(step)} in {target}")
+                continue
+            proc = _git(target, *step)
+            if proc.returncode != 0:
+                for done in [*merged, target]:
+                    _git(done, "checkout", base)
+                    _git(done, "reset", "--hard", f"origin/{base}")
+                    _git(done, "checkout", branch)
+                raise WsmError(
+                    f"failed to merge {repo_name}: git {' '.join(step)}: {proc.stderr.strip()}"
+                )
+        merged.append(target)
+    if dry_run:
+        return
+    print(f"✓ Workspace '{name}' merged into {base}")
+    if not keep_workspace:
+        delete(name, force=True, force_worktrees=True, remove_files=True)
+
+
 def main(argv: list[str]) -> int:
     log = os.environ.get("FAKE_WSM_LOG")
     if log:
@@ -228,6 +290,11 @@ def main(argv: list[str]) -> int:
     p_delete.add_argument("-f", "--force", action="store_true")
     p_delete.add_argument("--force-worktrees", action="store_true")
     p_delete.add_argument("--remove-files", action="store_true")
+    p_merge = commands.add_parser("merge")
+    p_merge.add_argument("name")
+    p_merge.add_argument("--dry-run", action="store_true")
+    p_merge.add_argument("--force", action="store_true")
+    p_merge.add_argument("--keep-workspace", action="store_true")
     try:
         args = parser.parse_args(argv)
         branch = (
@@ -240,6 +307,13 @@ def main(argv: list[str]) -> int:
             create(args.name, repos, branch, args.base_branch)
         elif args.command == "fork":
             fork(args.name, args.source, branch)
+        elif args.command == "merge":
+            merge(
+                args.name,
+                force=args.force,
+                keep_workspace=args.keep_workspace,
+                dry_run=args.dry_run,
+            )
         else:
             delete(
                 args.name,
