@@ -21,8 +21,9 @@ from metawsm.core import (
     event,
     resolve_run_id,
 )
-from metawsm.errors import MetawsmError
+from metawsm.errors import MetawsmError, UsageError
 from metawsm.hsm import RunStatus
+from metawsm.naming import validate_name
 from metawsm.runs.spec import RunSpec
 from metawsm.store.client import DirectStore
 from metawsm.store.reader import Reader
@@ -35,6 +36,18 @@ from metawsm.supervisor.serve import supervisor_is_running
 def load_env(policy: str = "", db: str = "") -> Environment:
     """The environment of the current directory's metawsm root."""
     return Environment.load(root=Path.cwd(), policy=policy or None, db=db or None)
+
+
+NAME_HINT = "names become folders, git branches and tmux sessions, so nothing else is accepted"
+
+
+def check_name(kind: str, value: str) -> str:
+    """:func:`~metawsm.naming.validate_name` with a hint for the operator (the naming module
+    raises without one, and the CLI promises an `error:` line plus a `hint:` line)."""
+    try:
+        return validate_name(kind, value)
+    except UsageError as exc:
+        raise UsageError(exc.message, hint=exc.hint or NAME_HINT) from None
 
 
 def print_json(data: Any) -> None:
@@ -103,6 +116,12 @@ _OFFLINE: dict[str, tuple[type[BaseModel], str]] = {
 
 def call(env: Environment, method: str, params: dict[str, Any]) -> Any:
     """Run one core method: through the supervisor when it is up, else offline."""
+    # Names are checked before anything else (an invalid --run-id used to be reported as a
+    # missing database, exit 1, when no supervisor ran and the database did not exist yet).
+    for key, kind in (("run_id", "run id"), ("ticket", "ticket")):
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            check_name(kind, value)
     if supervisor_is_running(env):
         return anyio.run(RemoteCore(env).call, method, params, backend="asyncio")
     if method not in _OFFLINE:

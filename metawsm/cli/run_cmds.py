@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
 from cyclopts import Parameter
 
 from metawsm.cli import app
-from metawsm.cli.common import RemoteCore, call, load_env, print_json
+from metawsm.cli.common import RemoteCore, call, check_name, load_env, print_json
 from metawsm.core import SubmitParams
-from metawsm.errors import UsageError
+from metawsm.errors import StoreError, UsageError
 from metawsm.hsm import RunStatus
 from metawsm.naming import normalize_tokens
-from metawsm.runs.spec import RunRequest
+from metawsm.runs.spec import RunRequest, resolve_run
 from metawsm.status import RunStatusView, RunSummary, render_runs_text, render_status_text
 from metawsm.store.reader import Reader
+from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.serve import run_serve, supervisor_is_running
 from metawsm.supervisor.service import ServiceCore
 
@@ -133,6 +135,7 @@ def run(
         dry_run=dry_run,
     )
     env = load_env(policy, db)
+    _check_request(env, request)
     params = SubmitParams(request=request).model_dump(mode="json")
     if supervisor_is_running(env):
         result = anyio.run(RemoteCore(env).call, "run.submit", params, backend="asyncio")
@@ -155,6 +158,31 @@ def run(
 
     run_serve(policy=policy or None, db=db or None, job=job)
     return 0 if outcome.get("status", "") != RunStatus.FAILED else 1
+
+
+def _check_request(env: Environment, request: RunRequest) -> None:
+    """Refuse a bad request (invalid names, unknown repos or agents, a taken run id, ...)
+    before anything runs: without this, a foreground `run` first started a supervisor (creating
+    the database, the lock and the logs) and only then learned that the request was invalid.
+    The supervisor resolves the request again when it records the run; this check writes
+    nothing."""
+    names = [
+        *(("ticket", t) for t in normalize_tokens(request.tickets)),
+        *(("repo", r) for r in normalize_tokens(request.repos)),
+        *(("repo", r) for r in (request.doc_home_repo.strip(), request.doc_repo.strip()) if r),
+        *(("agent", a) for a in normalize_tokens(request.agents)),
+        *((("run id", request.run_id.strip()),) if request.run_id.strip() else ()),
+    ]
+    for kind, value in names:
+        check_name(kind, value)
+    taken: set[str] = set()
+    if env.db_path.exists():
+        try:
+            with Reader(env.db_path) as reader:
+                taken = {r.run_id for r in reader.list_runs()}
+        except StoreError:
+            pass  # an old schema: the supervisor migrates it, then checks the run id again
+    resolve_run(request, env.policy, now=datetime.now(UTC), taken_run_ids=taken, root=env.root)
 
 
 def _print_submitted(result: dict[str, Any], as_json: bool) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
-from actors import Actor, ActorStopped, InboxFull
+from actors import Actor, ActorStopped, Failed, InboxFull
 from actors.mailbox import Mailbox
 from metawsm.health import Observation, Thresholds, assess
 from metawsm.hosts import Host
@@ -123,15 +123,25 @@ class AgentActor(Actor[AgentMessage]):
         self.last_restart_at = 0.0
         self.respawn_due: float | None = None
         self._seen = 0
+        #: Ticks before this one may predate this actor's last start or respawn; see _changed.
+        self._fresh_from = 0
         self._health_written_at = 0.0
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def run(self, mailbox: Mailbox[AgentMessage], *, task_status: TaskStatus[Any]) -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch, mailbox)
-            await super().run(mailbox, task_status=task_status)
-            tg.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch, mailbox)
+                await super().run(mailbox, task_status=task_status)
+                tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # Crash with the actor's own exception: the supervisor reports it as the reason
+            # (`which_children`, the log), and "ExceptionGroup: unhandled errors in a
+            # TaskGroup" named no bug at all.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
 
     async def on_start(self) -> None:
         row = await anyio.to_thread.run_sync(self.ctx.load_row)
@@ -170,7 +180,13 @@ class AgentActor(Actor[AgentMessage]):
             await self._observe(message.tick)
             return None
         if isinstance(message, Start):
-            return await self._start()
+            try:
+                return await self._start()
+            except StartError as exc:
+                # A failed start is an answer, not a bug: raising it crashed this actor, and the
+                # caller got ActorCrashed, which the plan executor did not take for a failed
+                # step, so the controller crashed too and re-ran the plan after its restart.
+                return Failed(exc)
         if isinstance(message, Stop):
             await self._stop(message.reason)
             return self.live()
@@ -202,6 +218,11 @@ class AgentActor(Actor[AgentMessage]):
         )
         if present and self.status in LIVE:
             return {"started": False, "adopted": True, "generation": self.generation}
+        if self.status in LIVE and (tick is None or tick.snapshot is None):
+            # tmux cannot be reached, so the session of an agent recorded alive is unknown, not
+            # gone: starting another would run the agent twice once tmux answers again. The
+            # observer settles it when tmux answers (a vanished session is respawned then).
+            return {"started": False, "adopted": True, "generation": self.generation}
         if present:
             # A leftover session of an earlier attempt (the original's "retry loophole"):
             # never count it as a start.
@@ -216,15 +237,18 @@ class AgentActor(Actor[AgentMessage]):
         except TmuxError as exc:
             raise StartError(f"could not start {self.ctx.entity_id}: {exc.message}") from None
         self.last_restart_at = time.time()
+        self._changed()
         await self._transition(AgentStatus.RUNNING, f"started in tmux session {self.ctx.session}")
-        self.ctx.observer.poke()
         pane = await self._watch_start()
         if pane is not None and pane.dead and pane.dead_status != 0:
             how = _exit_text(pane)
             await self._record_exit(pane)
             await self._transition(AgentStatus.FAILED, f"exited during startup: {how}")
             self.ctx.on_final(self.ctx.entity_id, self.status, self.exit_status)
-            raise StartError(f"agent command in {self.ctx.session} {how} right after start")
+            raise StartError(
+                f"agent {self.ctx.entity_id} (tmux session {self.ctx.session}) {how} "
+                "right after start"
+            )
         return {"started": True, "adopted": False, "generation": self.generation}
 
     async def _watch_start(self) -> PaneState | None:
@@ -232,7 +256,7 @@ class AgentActor(Actor[AgentMessage]):
         deadline = time.monotonic() + START_VERIFY_SECONDS
         pane: PaneState | None = None
         while time.monotonic() < deadline:
-            tick = await self.ctx.observer.next_tick(self._seen)
+            tick = await self.ctx.observer.next_tick(max(self._seen, self._fresh_from - 1))
             self._seen = tick.seq
             if tick.snapshot is None:
                 continue
@@ -245,7 +269,19 @@ class AgentActor(Actor[AgentMessage]):
 
     # -- observing --------------------------------------------------------------------------
 
+    def _changed(self) -> None:
+        """The session was just (re)started: ask for a snapshot now, and ignore every tick that
+        may have been taken before. Ticks wait in the inbox while a Start is handled (a second
+        or more), and the oldest were taken before the session existed: handled afterwards,
+        they showed a running agent with no session, which was recorded as "session vanished"
+        and respawned, killing the healthy agent. A tick in flight now is published as
+        ``ticks + 1`` and may not show the session; ``ticks + 2`` was started after this."""
+        self._fresh_from = self.ctx.observer.ticks + 2
+        self.ctx.observer.poke()
+
     async def _observe(self, tick: Tick) -> None:
+        if tick.seq < self._fresh_from:
+            return  # may predate the last start or respawn (see _changed)
         if tick.snapshot is None:
             if self.health != HealthState.UNKNOWN:
                 self.health = HealthState.UNKNOWN.value
@@ -343,6 +379,7 @@ class AgentActor(Actor[AgentMessage]):
             await self._transition(AgentStatus.FAILED, f"respawn failed: {exc.message}")
             self.ctx.on_final(self.ctx.entity_id, self.status, self.exit_status)
             return
+        self._changed()
         from_state = self.status
         await self.ctx.store.respawn_agent(
             self.ctx.run_id, self.ctx.agent, self.ctx.workspace, from_state, reason
@@ -355,7 +392,6 @@ class AgentActor(Actor[AgentMessage]):
         self.alive = True
         self.last_restart_at = time.time()
         self.activity_at = self.progress_at = self.last_restart_at
-        self.ctx.observer.poke()
         self._publish()
 
     async def _stop(self, reason: str) -> None:

@@ -17,7 +17,17 @@ from typing import Any
 
 import anyio
 
-from actors import Actor, ActorStopped, ChildSpec, Failed, Restart, StartFailed, Supervisor
+from actors import (
+    Actor,
+    ActorError,
+    ActorStopped,
+    ChildSpec,
+    Failed,
+    Restart,
+    StartFailed,
+    Supervisor,
+    SupervisorState,
+)
 from metawsm.docs.seed import seed_ticket
 from metawsm.errors import MetawsmError
 from metawsm.health import Thresholds
@@ -95,24 +105,30 @@ class RunController(Actor[RunMessage]):
         self.reader = Reader(ctx.env.db_path)
         self.run_spec: RunSpec | None = None
         self._workspaces: dict[str, Workspace] = {}
+        self._plan_error: MetawsmError | None = None  #: why the last execution failed
 
     async def on_start(self) -> None:
         record = self.reader.get_run(self.run_id)
         if record is None:
             raise MetawsmError(f"run {self.run_id} is not in the store")
         self.run_spec = RunSpec.model_validate_json(record.spec_json)
-        # Re-adopt: every agent whose session should be alive gets its actor back; the actor
-        # finds its session in the snapshot (or marks it dead and applies the restart rules).
-        for agent in self.reader.list_agents(self.run_id):
-            if agent.status in (
-                AgentStatus.RUNNING,
-                AgentStatus.IDLE,
-                AgentStatus.STALLED,
-                AgentStatus.DEAD,
-            ):
-                await self._ensure_agent(agent)
-        if record.status == RunStatus.PLANNING and self.ref is not None:
-            self.ref.send_nowait(Execute())  # a plan cut short by a dead supervisor resumes
+        if self.ref is None:
+            return
+        # Re-adopt through a message, not here: this runs while the run supervisor is still
+        # starting (the controller is its first child), and a supervisor that is starting
+        # refuses new children, so adopting in on_start failed the controller's start and the
+        # run was never supervised again (its agents were only visible in SQLite).
+        self.ref.send_nowait(Adopt())
+        # A plan cut short by a dead supervisor resumes: the run is still `planning`, or it is
+        # `running` (the executor moves it there before the first step) with steps not done.
+        unfinished = any(
+            s.status not in (StepStatus.DONE, StepStatus.SKIPPED)
+            for s in self.reader.list_steps(self.run_id)
+        )
+        if record.status == RunStatus.PLANNING or (
+            record.status == RunStatus.RUNNING and unfinished
+        ):
+            self.ref.send_nowait(Execute())
 
     async def on_stop(self) -> None:
         self.reader.close()
@@ -143,6 +159,13 @@ class RunController(Actor[RunMessage]):
         """Every agent whose session should be alive gets its actor back; the actor finds its
         session in the snapshot (or marks it dead and applies the restart rules)."""
         adopted = 0
+        with anyio.move_on_after(AGENT_REQUEST_TIMEOUT):
+            # Sent from on_start: wait until the run supervisor takes children (the kernel
+            # offers no event for that, and this wait is short and bounded).
+            while self.run_sup.state is SupervisorState.STARTING:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        if self.run_sup.state is not SupervisorState.RUNNING:
+            return 0  # stopping already: nothing to adopt
         for agent in self.reader.list_agents(self.run_id):
             if agent.status in (
                 AgentStatus.RUNNING,
@@ -170,23 +193,53 @@ class RunController(Actor[RunMessage]):
     async def _execute(self) -> list[dict[str, Any]]:
         assert self.run_spec is not None
         status = self._run_status()
+        if status not in (RunStatus.CREATED, RunStatus.PLANNING, RunStatus.RUNNING):
+            # The plan already ran and ended the run. A new controller finds a submitted run in
+            # `planning` and executes its plan from on_start, so the submitter's own Execute
+            # comes second: it used to run a failed plan all over again (every step's attempts
+            # twice). It gets the first execution's outcome instead. (Resume moves the run to
+            # `running` before it asks, so it does execute.)
+            if status == RunStatus.FAILED and self._plan_error is not None:
+                raise self._plan_error
+            return [_step_view(s) for s in self.reader.list_steps(self.run_id)]
         if status in (RunStatus.CREATED,):
             await self._to_run_status(RunStatus.PLANNING, "planning run")
             status = RunStatus.PLANNING
         if status != RunStatus.RUNNING:
             await self._to_run_status(RunStatus.RUNNING, "executing plan")
         retries = self.ctx.env.policy.execution.step_retries
+        ran = False
+        self._plan_error = None
         for step in self.reader.list_steps(self.run_id):
             if step.status in (StepStatus.DONE, StepStatus.SKIPPED):
                 continue
-            await self._run_step(step, attempts=retries + 1)
-        await self._event("run", self.run_id, "plan_executed", "all steps done")
+            ran = True
+            try:
+                await self._run_step(step, attempts=retries + 1)
+            except MetawsmError as exc:
+                self._plan_error = exc
+                raise
+        if ran:
+            await self._event("run", self.run_id, "plan_executed", "all steps done")
         return [_step_view(s) for s in self.reader.list_steps(self.run_id)]
 
     async def _run_step(self, step: StepRecord, *, attempts: int) -> None:
         entity = ops.step_entity_id(step.step_index)
         status = step.status
         error = ""
+        cause_hint: str | None = None
+        if status == StepStatus.RUNNING:
+            # Left running by a supervisor that died during the step: record the interruption
+            # (running -> running is not a transition, so the retry would fail otherwise).
+            await self.ctx.store.transition(
+                EntityKind.STEP,
+                entity,
+                status,
+                StepStatus.FAILED,
+                "interrupted: the supervisor stopped during this step",
+                run_id=self.run_id,
+            )
+            status = StepStatus.FAILED
         for attempt in range(1, attempts + 1):
             await self.ctx.store.transition(
                 EntityKind.STEP,
@@ -199,8 +252,11 @@ class RunController(Actor[RunMessage]):
             status = StepStatus.RUNNING
             try:
                 await self._do_step(step)
-            except (MetawsmError, StartError, StartFailed) as exc:
+            except (MetawsmError, StartError, ActorError) as exc:
+                # ActorError too: an agent actor that crashed or timed out on Start fails the
+                # step (recorded, retried) instead of crashing the controller mid-plan.
                 error = exc.message if isinstance(exc, MetawsmError) else str(exc)
+                cause_hint = exc.hint if isinstance(exc, MetawsmError) else None
                 await self.ctx.store.transition(
                     EntityKind.STEP, entity, status, StepStatus.FAILED, error, run_id=self.run_id
                 )
@@ -214,8 +270,11 @@ class RunController(Actor[RunMessage]):
             return
         message = f"step {step.step_index} {step.name} failed: {error}"
         await self._to_run_status(RunStatus.FAILED, message)
+        # Keep the cause's own hint (which names the fix) ahead of how to go on.
+        resume = f"`metawsm resume --run-id {self.run_id}`"
         raise MetawsmError(
-            message, hint=f"fix the cause, then `metawsm resume --run-id {self.run_id}`"
+            message,
+            hint=f"{cause_hint}; then {resume}" if cause_hint else f"fix the cause, then {resume}",
         )
 
     async def _do_step(self, step: StepRecord) -> None:

@@ -193,4 +193,28 @@ def run_serve(
 
 
 async def _serve_main(env: Environment, job: Job | None) -> None:
-    await serve(env, job=job)
+    try:
+        await serve(env, job=job)
+    except BaseExceptionGroup as group:
+        # The job runs inside serve's task group, so an operator-facing error it raised (an
+        # invalid request, a plan step that failed) arrived wrapped in an exception group and
+        # the CLI printed a traceback instead of its one `error:` line.
+        error = _sole_operator_error(group)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _sole_operator_error(group: BaseExceptionGroup[BaseException]) -> MetawsmError | None:
+    """The group's only exception when that is a :class:`MetawsmError`, else None."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if len(leaves) == 1 and isinstance(leaves[0], MetawsmError):
+        return leaves[0]
+    return None

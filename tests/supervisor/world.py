@@ -23,6 +23,9 @@ import anyio
 
 from metawsm.docs.native import NativeDocsProvider
 from metawsm.hosts import LocalHost
+from metawsm.store.reader import Reader
+from metawsm.store.records import AgentRecord, EventRecord, RunRecord, StepRecord
+from metawsm.supervisor.environment import Environment
 
 HOLD = {"steps": [{"do": "say", "text": "holding"}, {"do": "hold"}]}
 EXIT0 = {
@@ -35,13 +38,13 @@ EXIT0 = {
 EXIT3 = {"steps": [{"do": "say", "text": "failing"}, {"do": "exit", "code": 3}]}
 
 
-def _git(cwd: Path, *args: str) -> str:
+def _git(cwd: Path, *args: str, check: bool = True) -> str:
     env = {**os.environ}
     for role in ("AUTHOR", "COMMITTER"):
         env[f"GIT_{role}_NAME"] = "metawsm test"
         env[f"GIT_{role}_EMAIL"] = "test@example.invalid"
     out = subprocess.run(
-        ["git", *args], cwd=cwd, check=True, env=env, capture_output=True, text=True
+        ["git", *args], cwd=cwd, check=check, env=env, capture_output=True, text=True
     )
     return out.stdout
 
@@ -70,7 +73,10 @@ class World:
         *,
         operator: dict[str, Any] | None = None,
         ticket: str = "T-1",
+        policy: dict[str, Any] | None = None,
     ) -> None:
+        """``policy`` adds (or replaces) top-level sections of the policy, e.g.
+        ``{"execution": {"step_retries": 2}}``."""
         self.root = tmp
         self.ticket = ticket
         self.socket = f"mwt-{secrets.token_hex(4)}"
@@ -79,6 +85,7 @@ class World:
         self.env = {**os.environ, "TMUX_TMPDIR": str(self.tmux_tmpdir)}
         self.env.pop("TMUX", None)
         self.servers: list[subprocess.Popen[str]] = []
+        self._background: list[subprocess.Popen[str]] = []
         for repo in ("api", "web"):
             path = tmp / "repos" / repo
             path.mkdir(parents=True)
@@ -102,16 +109,72 @@ class World:
                 }
             )
             entries.append({"name": name, "profile": f"p-{name}"})
-        policy = {
+        settings: dict[str, Any] = {
             "workspace": {"repos": {"api": "repos/api", "web": "repos/web"}},
             "tmux": {"socket": self.socket},
             "operator": {"restart_budget": 3, "restart_cooldown_seconds": 1, **(operator or {})},
             "supervisor": {"tick_seconds": 0.2, "shutdown_seconds": 5},
             "agent_profiles": profiles,
             "agents": entries,
+            **(policy or {}),
         }
         (tmp / ".metawsm").mkdir()
-        (tmp / ".metawsm" / "policy.json").write_text(json.dumps(policy))
+        (tmp / ".metawsm" / "policy.json").write_text(json.dumps(settings))
+
+    # -- files ------------------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".metawsm"
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "metawsm.db"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return Path(Environment.load(root=self.root).workspaces_root())
+
+    def edit_policy(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Rewrite ``.metawsm/policy.json`` through ``change`` (read by the next supervisor)."""
+        path = self.state_dir / "policy.json"
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+
+    def git(self, repo: str, *args: str, check: bool = True) -> str:
+        """``git`` in the clone of ``repo`` (``repos/<repo>``); its stdout."""
+        return _git(self.root / "repos" / repo, *args, check=check)
+
+    def worktrees(self, repo: str) -> list[str]:
+        """The worktree paths of ``repo``'s clone (the clone itself first)."""
+        listed = self.git(repo, "worktree", "list", "--porcelain")
+        return [
+            line.split(" ", 1)[1] for line in listed.splitlines() if line.startswith("worktree ")
+        ]
+
+    # -- the store, read directly -----------------------------------------------------------
+
+    def reader(self) -> Reader:
+        return Reader(self.db_path)
+
+    def run_record(self, run_id: str) -> RunRecord:
+        with self.reader() as reader:
+            record = reader.get_run(run_id)
+        assert record is not None, f"no run {run_id}"
+        return record
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        with self.reader() as reader:
+            return reader.list_steps(run_id)
+
+    def agent_rows(self, run_id: str) -> list[AgentRecord]:
+        with self.reader() as reader:
+            return reader.list_agents(run_id)
+
+    def events(self, run_id: str) -> list[EventRecord]:
+        with self.reader() as reader:
+            return reader.list_events(run_id)
 
     # -- the CLI ----------------------------------------------------------------------------
 
@@ -134,6 +197,19 @@ class World:
 
     def json(self, *args: str) -> Any:
         return json.loads(self.cli(*args, "--json").stdout)
+
+    def cli_background(self, *args: str) -> subprocess.Popen[str]:
+        """Start ``metawsm <args>`` without waiting (killed at teardown if still running)."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "metawsm", *args],
+            cwd=self.root,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._background.append(proc)
+        return proc
 
     def serve(self) -> subprocess.Popen[str]:
         """Start ``metawsm serve`` and wait until it answers on its socket."""
@@ -179,6 +255,10 @@ class World:
     # -- teardown ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        for proc in self._background:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
         for proc in self.servers:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
