@@ -127,6 +127,10 @@ class ReadingCore:
         return None
 
     async def status(self, params: StatusParams) -> dict[str, Any]:
+        if not self.env.db_path.exists():
+            raise NotFoundError(
+                f"no runs yet in {self.env.root}", hint="start one with `metawsm run --ticket ...`"
+            )
         with Reader(self.env.db_path) as reader:
             record = resolve_run_id(reader, params)
             steps = reader.list_steps(record.run_id)
@@ -164,6 +168,8 @@ class ReadingCore:
         return found
 
     async def runs(self, params: RunsParams) -> list[dict[str, Any]]:
+        if not self.env.db_path.exists():
+            return []  # a root where nothing has run yet has no runs, not an error
         with Reader(self.env.db_path) as reader:
             records = reader.list_runs()
             counts: dict[str, int] = {}

@@ -144,7 +144,9 @@ def validate_name(kind: str, value: str) -> str:
         raise UsageError(
             f"invalid {kind} name {json.dumps(value, ensure_ascii=False)}: use letters, digits, "
             "'.', '_' or '-' "
-            "(at most 64 characters, not starting with '.' or '-')"
+            "(at most 64 characters, not starting with '.' or '-')",
+            hint="names become folders, git branches and tmux sessions, so nothing else is "
+            "accepted",
         )
     return value
 

@@ -21,7 +21,7 @@ from metawsm.core import (
     event,
     resolve_run_id,
 )
-from metawsm.errors import MetawsmError, UsageError
+from metawsm.errors import MetawsmError
 from metawsm.hsm import RunStatus
 from metawsm.naming import validate_name
 from metawsm.runs.spec import RunSpec
@@ -36,18 +36,6 @@ from metawsm.supervisor.serve import supervisor_is_running
 def load_env(policy: str = "", db: str = "") -> Environment:
     """The environment of the current directory's metawsm root."""
     return Environment.load(root=Path.cwd(), policy=policy or None, db=db or None)
-
-
-NAME_HINT = "names become folders, git branches and tmux sessions, so nothing else is accepted"
-
-
-def check_name(kind: str, value: str) -> str:
-    """:func:`~metawsm.naming.validate_name` with a hint for the operator (the naming module
-    raises without one, and the CLI promises an `error:` line plus a `hint:` line)."""
-    try:
-        return validate_name(kind, value)
-    except UsageError as exc:
-        raise UsageError(exc.message, hint=exc.hint or NAME_HINT) from None
 
 
 def print_json(data: Any) -> None:
@@ -121,7 +109,7 @@ def call(env: Environment, method: str, params: dict[str, Any]) -> Any:
     for key, kind in (("run_id", "run id"), ("ticket", "ticket")):
         value = params.get(key)
         if isinstance(value, str) and value:
-            check_name(kind, value)
+            validate_name(kind, value)
     if supervisor_is_running(env):
         return anyio.run(RemoteCore(env).call, method, params, backend="asyncio")
     if method not in _OFFLINE:

@@ -18,11 +18,11 @@ import anyio
 from cyclopts import Parameter
 
 from metawsm.cli import app
-from metawsm.cli.common import RemoteCore, call, check_name, load_env, print_json
+from metawsm.cli.common import RemoteCore, call, load_env, print_json
 from metawsm.core import SubmitParams
 from metawsm.errors import StoreError, UsageError
 from metawsm.hsm import RunStatus
-from metawsm.naming import normalize_tokens
+from metawsm.naming import normalize_tokens, validate_name
 from metawsm.runs.spec import RunRequest, resolve_run
 from metawsm.status import RunStatusView, RunSummary, render_runs_text, render_status_text
 from metawsm.store.reader import Reader
@@ -174,7 +174,7 @@ def _check_request(env: Environment, request: RunRequest) -> None:
         *((("run id", request.run_id.strip()),) if request.run_id.strip() else ()),
     ]
     for kind, value in names:
-        check_name(kind, value)
+        validate_name(kind, value)
     taken: set[str] = set()
     if env.db_path.exists():
         try:

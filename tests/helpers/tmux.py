@@ -32,6 +32,7 @@ __all__ = [
     "SOCKET_PREFIX",
     "EnvHost",
     "LeftoverSessions",
+    "capture_until",
     "make_tmux_server",
     "private_tmux_server",
     "sh",
@@ -169,6 +170,19 @@ async def wait_for_pane(
                 return last
             await anyio.sleep(interval)
     raise AssertionError(f"pane of {name} did not reach the expected state in {timeout}s: {last}")
+
+
+async def capture_until(server: TmuxServer, name: str, needle: str, *, timeout: float = 5.0) -> str:
+    """Capture ``name``'s pane until it shows ``needle``: tmux draws a pane's last output and
+    its "Pane is dead" line a moment after the exit is known (seen under load)."""
+    text = ""
+    with anyio.move_on_after(timeout):
+        while needle not in text:
+            text = await server.capture(name)
+            if needle in text:
+                break
+            await anyio.sleep(0.02)
+    return text
 
 
 # -- fixtures ----------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ def test_four_agents_respawn_adopt_and_clean_up(make_world: Callable[..., World]
     )
     assert world.sessions() == sessions
     assert {n: a["generation"] for n, a in after.items()} == {"a1": 1, "a2": 2, "a3": 1, "a4": 1}
-    assert "adopted" in world.serve_log()
+    adopted = {e.entity_id for e in world.events(submitted["run_id"]) if e.event_type == "adopted"}
+    assert adopted == {f"{name}@{a['workspace']}" for name, a in after.items()}
 
     # stop then cleanup leaves no session and no worktree behind.
     world.cli("stop", "--ticket", "T-1")

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from metawsm.tmux import NoSuchSession, SessionExists, TmuxError, TmuxServer
-from tests.helpers.tmux import sh, tmux_session, wait_for_pane
+from tests.helpers.tmux import capture_until, sh, tmux_session, wait_for_pane
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +58,8 @@ async def test_missing_program_exits_127_with_a_message(
     async with tmux_session(tmux_server, "nope", cwd=str(tmp_path), argv=argv):
         pane = await wait_for_pane(tmux_server, "nope", lambda p: p.exit_known)
         assert pane.dead_status == 127
-        assert "metawsm-no-such-program: not found" in await tmux_server.capture("nope")
+        needle = "metawsm-no-such-program: not found"
+        assert needle in await capture_until(tmux_server, "nope", needle)
 
 
 async def test_killed_by_signal_is_dead_without_status(
@@ -157,7 +158,7 @@ async def test_capture_reads_the_agent_pane_including_scrolled_lines(
     argv = sh('printf "hello\\nworld\\n"')
     async with tmux_session(tmux_server, "talk", cwd=str(tmp_path), argv=argv):
         await wait_for_pane(tmux_server, "talk", lambda p: p.exit_known)
-        text = await tmux_server.capture("talk")
+        text = await capture_until(tmux_server, "talk", "Pane is dead")
         # The "Pane is dead" line scrolls the screen by one: "hello" is in history by now.
         assert text.splitlines()[:2] == ["hello", "world"]
         assert "Pane is dead (status 0" in text
