@@ -14,7 +14,8 @@ CLI prints the same objects with ``--json`` whichever answered.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -126,18 +127,28 @@ class ReadingCore:
     def live(self, run_id: str) -> Mapping[tuple[str, str], LiveAgent] | None:
         return None
 
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        """A reader for one call (the supervisor keeps one open instead)."""
+        with Reader(self.env.db_path) as reader:
+            yield reader
+
+    def parsed_spec(self, record: RunRecord) -> dict[str, Any]:
+        spec: dict[str, Any] = json.loads(record.spec_json or "{}")
+        return spec
+
     async def status(self, params: StatusParams) -> dict[str, Any]:
         if not self.env.db_path.exists():
             raise NotFoundError(
                 f"no runs yet in {self.env.root}", hint="start one with `metawsm run --ticket ...`"
             )
-        with Reader(self.env.db_path) as reader:
+        with self.reader() as reader:
             record = resolve_run_id(reader, params)
             steps = reader.list_steps(record.run_id)
             agents = reader.list_agents(record.run_id)
             docs = reader.list_doc_sync_states(record.run_id)
             guidance = reader.list_guidance(record.run_id, pending_only=True)
-        spec = json.loads(record.spec_json or "{}")
+        spec = self.parsed_spec(record)
         diffs = None
         if params.diffs and spec.get("workspaces"):
             diffs = await collect_diffs(

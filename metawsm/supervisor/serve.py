@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -143,6 +144,9 @@ async def serve(
                 os.getpid(),
                 len(adopted),
             )
+            # Everything built so far lives as long as the supervisor: move it out of the
+            # collector's reach, so full collections stay short (40 ms with 200 agents before).
+            gc.freeze()
             task_status.started(core)
             with anyio.CancelScope() as waiting:
                 tg.start_soon(_stop_on_signal, waiting)
@@ -159,6 +163,8 @@ async def serve(
                     env.policy.supervisor.shutdown_seconds,
                 )
             tg.cancel_scope.cancel()
+        gc.unfreeze()  # serve may run inside a longer process (tests, `metawsm run`)
+        core.close()
         log.info("supervisor stopped; agents keep running")
 
 

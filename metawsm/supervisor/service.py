@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from actors import ActorError, ActorRef, Restart, Supervisor, UnknownChild
@@ -28,6 +29,7 @@ from metawsm.runs.spec import RunSpec
 from metawsm.status import LiveAgent
 from metawsm.store.client import StoreClient
 from metawsm.store.reader import Reader
+from metawsm.store.records import RunRecord
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.observer import HostObserver
 from metawsm.supervisor.offline import cleanup_workspaces, stop_run_offline
@@ -52,7 +54,33 @@ class ServiceCore(ReadingCore):
         self.observer = observer
         self.runs_sup = runs_sup
         self._live: dict[str, dict[tuple[str, str], LiveAgent]] = {}
+        self._reader: Reader | None = None
+        self._specs: dict[str, tuple[str, dict[str, Any]]] = {}
         self.run_ctx = RunContext(env, store, observer, self._publish)
+
+    # -- reading, without a connection or a JSON parse per status call ---------------------
+
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        # One read-only connection for the life of the supervisor: a status call then costs
+        # queries, not a connect (it runs on the event loop thread only, so it is not shared
+        # between threads).
+        if self._reader is None:
+            self._reader = Reader(self.env.db_path)
+        yield self._reader
+
+    def parsed_spec(self, record: RunRecord) -> dict[str, Any]:
+        cached = self._specs.get(record.run_id)
+        if cached is not None and cached[0] == record.spec_json:
+            return cached[1]
+        spec = super().parsed_spec(record)
+        self._specs[record.run_id] = (record.spec_json, spec)
+        return spec
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     # -- status cache -----------------------------------------------------------------------
 
