@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from metawsm.bootstrap import Brief, render_brief_doc, upsert_brief_op
 from metawsm.errors import NotFoundError, UsageError
 from metawsm.hsm import ACTIVE_RUN_STATUSES, EntityKind, RunStatus
 from metawsm.naming import validate_name
@@ -61,6 +62,34 @@ class RestartParams(Selector):
 class SubmitParams(BaseModel):
     request: RunRequest
     wait: bool = True
+    #: Bootstrap intake (goal, scope, done_criteria, constraints, merge_intent, and the
+    #: question/answer pairs), already collected by the CLI.
+    brief: dict[str, Any] | None = None
+
+
+class GuideParams(Selector):
+    answer: str = ""
+
+
+class IterateParams(Selector):
+    feedback: str = ""
+    dry_run: bool = False
+
+
+class MergeParams(Selector):
+    dry_run: bool = False
+    human: bool = False
+
+
+class CloseParams(Selector):
+    dry_run: bool = False
+    changelog_entry: str = ""
+
+
+class SignalNotify(BaseModel):
+    run_id: str
+    agent: str
+    workspace: str
 
 
 class Core(Protocol):
@@ -72,6 +101,10 @@ class Core(Protocol):
     async def status(self, params: StatusParams) -> dict[str, Any]: ...
     async def runs(self, params: RunsParams) -> list[dict[str, Any]]: ...
     async def stop(self, params: Selector) -> dict[str, Any]: ...
+    async def guide(self, params: GuideParams) -> dict[str, Any]: ...
+    async def iterate(self, params: IterateParams) -> dict[str, Any]: ...
+    async def merge(self, params: MergeParams) -> dict[str, Any]: ...
+    async def close(self, params: CloseParams) -> dict[str, Any]: ...
     async def resume(self, params: Selector) -> dict[str, Any]: ...
     async def restart(self, params: RestartParams) -> dict[str, Any]: ...
     async def cleanup(self, params: CleanupParams) -> dict[str, Any]: ...
@@ -191,8 +224,58 @@ class ReadingCore:
         return [_summary(r, counts.get(r.run_id, 0)) for r in chosen]
 
 
+class LoopOps:
+    """guide, merge and close: the same with or without a supervisor (``self.store`` and
+    ``self.env`` come from the class that mixes this in)."""
+
+    env: Environment
+
+    def write_store(self) -> Any:
+        raise NotImplementedError
+
+    def _record(self, selector: Selector) -> RunRecord:
+        with Reader(self.env.db_path) as reader:
+            return resolve_run_id(reader, selector)
+
+    async def guide(self, params: GuideParams) -> dict[str, Any]:
+        from metawsm.guidance import answer_oldest
+
+        record = self._record(params)
+        async with self.write_store() as store:
+            with Reader(self.env.db_path) as reader:
+                return await answer_oldest(self.env, store, reader, record.run_id, params.answer)
+
+    async def merge(self, params: MergeParams) -> dict[str, Any]:
+        from metawsm.loop import merge_run
+
+        record = self._record(params)
+        async with self.write_store() as store:
+            return await merge_run(
+                self.env, store, record, dry_run=params.dry_run, human=params.human
+            )
+
+    async def close(self, params: CloseParams) -> dict[str, Any]:
+        from metawsm.loop import close_run
+
+        record = self._record(params)
+        async with self.write_store() as store:
+            with Reader(self.env.db_path) as reader:
+                return await close_run(
+                    self.env,
+                    store,
+                    reader,
+                    record,
+                    dry_run=params.dry_run,
+                    changelog_entry=params.changelog_entry,
+                )
+
+
 async def record_new_run(
-    store: StoreWrites, env: Environment, request: RunRequest, reader: Reader
+    store: StoreWrites,
+    env: Environment,
+    request: RunRequest,
+    reader: Reader,
+    brief: Brief | None = None,
 ) -> RunSpec:
     """Resolve a run request, write the run with its plan and agents, and move it to
     ``planning`` (a dry run ends ``paused`` there, as the original's did)."""
@@ -219,7 +302,11 @@ async def record_new_run(
             run_id=spec.run_id,
         ),
     ]
+    if brief is not None:
+        write.append(upsert_brief_op(spec.run_id, brief))
     await store.write(*write)
+    if brief is not None and not spec.dry_run:
+        await write_brief_doc(env, spec.run_id, brief)
     if spec.dry_run:
         await store.transition(
             EntityKind.RUN,
@@ -230,6 +317,23 @@ async def record_new_run(
             run_id=spec.run_id,
         )
     return spec
+
+
+async def ensure_ticket(env: Environment, brief: Brief) -> bool:
+    """Create the bootstrap ticket in the docs provider if it is missing; True if created."""
+    docs = env.docs_provider()
+    if await docs.find_ticket(brief.ticket) is not None:
+        return False
+    await docs.create_ticket(brief.ticket, brief.title(), topics=("core", "cli"))
+    return True
+
+
+async def write_brief_doc(env: Environment, run_id: str, brief: Brief) -> str:
+    """The brief as a reference doc of the ticket, written before the ticket is seeded into
+    the workspace (the original wrote it afterwards and it never reached the agents)."""
+    return await env.docs_provider().add_doc(
+        brief.ticket, "reference", f"Bootstrap brief {run_id}", render_brief_doc(run_id, brief)
+    )
 
 
 def plan_view(spec: RunSpec, steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -283,4 +387,13 @@ def socket_methods(core: Core) -> dict[str, Method]:
         "resume": bind(Selector, core.resume),
         "restart": bind(RestartParams, core.restart),
         "cleanup": bind(CleanupParams, core.cleanup),
+        "guide": bind(GuideParams, core.guide),
+        "iterate": bind(IterateParams, core.iterate),
+        "merge": bind(MergeParams, core.merge),
+        "close": bind(CloseParams, core.close),
+        **(
+            {"signal.notify": bind(SignalNotify, core.signal_notify)}
+            if hasattr(core, "signal_notify")
+            else {}
+        ),
     }

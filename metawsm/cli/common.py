@@ -13,21 +13,22 @@ from pydantic import BaseModel
 from metawsm.control.client import ControlClient
 from metawsm.core import (
     CleanupParams,
+    CloseParams,
+    GuideParams,
+    LoopOps,
+    MergeParams,
     ReadingCore,
     RunsParams,
     Selector,
     StatusParams,
     cleanup_plan,
     event,
-    resolve_run_id,
 )
 from metawsm.errors import MetawsmError
 from metawsm.hsm import RunStatus
 from metawsm.naming import validate_name
 from metawsm.runs.spec import RunSpec
 from metawsm.store.client import DirectStore
-from metawsm.store.reader import Reader
-from metawsm.store.records import RunRecord
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.offline import cleanup_workspaces, stop_run_offline
 from metawsm.supervisor.serve import supervisor_is_running
@@ -55,7 +56,7 @@ class RemoteCore:
             return await client.call(method, params, timeout=timeout)
 
 
-class OfflineCore(ReadingCore):
+class OfflineCore(LoopOps, ReadingCore):
     """The core when no supervisor is running: reads SQLite directly; stop and cleanup act on
     SQLite and tmux directly (the next supervisor reconciles); the rest needs a supervisor."""
 
@@ -89,9 +90,8 @@ class OfflineCore(ReadingCore):
             )
         return {**result, "workspaces_deleted": deleted, "supervisor": "down"}
 
-    def _record(self, selector: Selector) -> RunRecord:
-        with Reader(self.env.db_path) as reader:
-            return resolve_run_id(reader, selector)
+    def write_store(self) -> DirectStore:
+        return DirectStore(self.env.db_path)
 
 
 _OFFLINE: dict[str, tuple[type[BaseModel], str]] = {
@@ -99,6 +99,9 @@ _OFFLINE: dict[str, tuple[type[BaseModel], str]] = {
     "runs": (RunsParams, "runs"),
     "stop": (Selector, "stop"),
     "cleanup": (CleanupParams, "cleanup"),
+    "guide": (GuideParams, "guide"),
+    "merge": (MergeParams, "merge"),
+    "close": (CloseParams, "close"),
 }
 
 

@@ -134,10 +134,24 @@ def run(
         policy_path=policy,
         dry_run=dry_run,
     )
+    return submit(request, policy=policy, db=db, detach=detach, json_output=json_output)
+
+
+def submit(
+    request: RunRequest,
+    *,
+    policy: str,
+    db: str,
+    detach: bool,
+    json_output: bool,
+    brief: dict[str, Any] | None = None,
+) -> int:
+    """Submit a run to the running supervisor, or supervise it in the foreground."""
     env = load_env(policy, db)
     _check_request(env, request)
-    params = SubmitParams(request=request).model_dump(mode="json")
+    submitted = SubmitParams(request=request, brief=brief)
     if supervisor_is_running(env):
+        params = submitted.model_dump(mode="json")
         result = anyio.run(RemoteCore(env).call, "run.submit", params, backend="asyncio")
         _print_submitted(result, json_output)
         return 0
@@ -149,7 +163,7 @@ def run(
     outcome: dict[str, Any] = {}
 
     async def job(core: ServiceCore) -> None:
-        result = await core.submit_run(SubmitParams(request=request))
+        result = await core.submit_run(submitted)
         outcome.update(result)
         _print_submitted(result, json_output)
         if result.get("dry_run"):

@@ -28,12 +28,14 @@ from actors.mailbox import Mailbox
 from metawsm.health import Observation, Thresholds, assess
 from metawsm.hosts import Host
 from metawsm.hsm import AgentStatus, EntityKind, HealthState
+from metawsm.signals import GuidanceRequest, ImplementationComplete, ValidationResult
 from metawsm.status import LiveAgent
 from metawsm.store import ops
 from metawsm.store.client import StoreClient
 from metawsm.store.db import format_utc
 from metawsm.store.records import AgentRecord, NewEvent
 from metawsm.supervisor.observer import HostObserver, Tick
+from metawsm.supervisor.signal_watch import SignalWatcher
 from metawsm.tmux import PaneState, TmuxError, TmuxServer
 
 log = logging.getLogger("metawsm.agent")
@@ -72,6 +74,10 @@ class AgentContext:
     publish: Callable[[LiveAgent], None]  #: the status cache; called on every change
     on_final: Callable[[str, str, int | None], None]  #: (agent id, status, exit) when it ends
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: ``.metawsm/`` of the workspace root and of the doc-home repo, read in that order.
+    signal_roots: tuple[str, ...] = ()
+    #: Tells the run controller of a signal taken (entity id, kind: guidance/complete/validate).
+    on_signal: Callable[[str, str], None] = lambda _entity, _kind: None
 
     @property
     def entity_id(self) -> str:
@@ -99,11 +105,16 @@ class Respawn:
 
 
 @dataclass(frozen=True)
+class ScanSignals:
+    """Read the signal files now (``metawsm signal`` says one was just written)."""
+
+
+@dataclass(frozen=True)
 class _Observed:
     tick: Tick
 
 
-AgentMessage = Start | Stop | Respawn | _Observed
+AgentMessage = Start | Stop | Respawn | ScanSignals | _Observed
 
 
 class StartError(Exception):
@@ -130,6 +141,9 @@ class AgentActor(Actor[AgentMessage]):
         #: Ticks before this one may predate this actor's last start or respawn; see _changed.
         self._fresh_from = 0
         self._health_written_at = 0.0
+        self.signals = SignalWatcher(ctx.host, ctx.signal_roots)
+        #: Questions asked by this generation (a rewritten request file is not a new question).
+        self._asked: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -217,6 +231,8 @@ class AgentActor(Actor[AgentMessage]):
         if isinstance(message, Respawn):
             await self._respawn(message.reason, operator=True)
             return self.live()
+        if isinstance(message, ScanSignals):
+            return await self._scan_signals()
         raise TypeError(f"agent actor got {message!r}")
 
     # -- starting ---------------------------------------------------------------------------
@@ -313,6 +329,8 @@ class AgentActor(Actor[AgentMessage]):
             return
         if self.status not in LIVE and self.status != AgentStatus.DEAD:
             return  # pending, stopping, stopped or failed: nothing to supervise
+        # Signals first: an agent that writes its completion and exits shows both at once.
+        await self._scan_signals()
         pane = tick.snapshot.get(self.ctx.session)
         now = tick.taken_at
         if self.status == AgentStatus.DEAD:
@@ -372,6 +390,44 @@ class AgentActor(Actor[AgentMessage]):
         self.exit_status = pane.dead_status if pane is not None and pane.dead else None
         await self._write_health()
 
+    # -- signals ----------------------------------------------------------------------------
+
+    async def _scan_signals(self) -> int:
+        """Take the new versions of this agent's signal files; return how many were taken."""
+        taken = 0
+        findings = await self.signals.scan(
+            run_id=self.ctx.run_id, agent=self.ctx.agent, generation=self.generation
+        )
+        for finding in findings:
+            if finding.kind == "rejected":
+                await self._event("signal_rejected", f"{finding.path}: {finding.detail}")
+                continue
+            if finding.kind == "problem":
+                await self._event("signal_problem", f"{finding.path}: {finding.detail}")
+                continue
+            signal = finding.signal
+            if isinstance(signal, GuidanceRequest):
+                if signal.question in self._asked:
+                    continue  # the same question again (rewritten file): already pending
+                self._asked.add(signal.question)
+                await self.ctx.store.add_guidance_request(
+                    self.ctx.run_id,
+                    self.ctx.workspace,
+                    self.ctx.agent,
+                    signal.question,
+                    signal.context,
+                    generation=self.generation,
+                )
+            elif isinstance(signal, ImplementationComplete):
+                await self._event("completion", signal.summary or "implementation complete")
+            elif isinstance(signal, ValidationResult):
+                await self._event(
+                    "validation", f"status={signal.status} done_criteria={signal.done_criteria}"
+                )
+            taken += 1
+            self.ctx.on_signal(self.ctx.entity_id, finding.kind)
+        return taken
+
     # -- restarting and stopping ------------------------------------------------------------
 
     async def _respawn(self, reason: str, *, operator: bool) -> None:
@@ -411,6 +467,8 @@ class AgentActor(Actor[AgentMessage]):
         self.status = AgentStatus.RUNNING.value
         self.health = HealthState.HEALTHY.value
         self.generation = new_generation
+        self._asked.clear()
+        self.signals.forget()
         self.restarts += 1
         self.exit_status = None
         self.alive = True

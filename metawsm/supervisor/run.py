@@ -10,6 +10,7 @@ Stop, restart and cleanup go through here too, so the run's state changes in one
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from metawsm.store.records import AgentRecord, DocSyncRecord, NewEvent, StepReco
 from metawsm.supervisor.agent import AgentActor, AgentContext, Respawn, Start, StartError, Stop
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.observer import HostObserver
+from metawsm.supervisor.signal_watch import signal_roots
 from metawsm.workspaces.base import Workspace
 
 log = logging.getLogger("metawsm.run")
@@ -81,7 +83,15 @@ class AgentEnded:
     exit_status: int | None
 
 
-RunMessage = Adopt | Execute | StopRun | RestartAgents | AgentEnded
+@dataclass(frozen=True)
+class AgentSignalled:
+    """An agent's signal was taken: ``kind`` is guidance, complete or validate."""
+
+    entity_id: str
+    kind: str
+
+
+RunMessage = Adopt | Execute | StopRun | RestartAgents | AgentEnded | AgentSignalled
 
 
 @dataclass
@@ -152,6 +162,9 @@ class RunController(Actor[RunMessage]):
             return await self._restart(message.reason, unfinished_only=message.unfinished_only)
         if isinstance(message, AgentEnded):
             await self._check_finished(message)
+            return None
+        if isinstance(message, AgentSignalled):
+            await self._on_signal(message)
             return None
         raise TypeError(f"run controller got {message!r}")
 
@@ -401,6 +414,11 @@ class RunController(Actor[RunMessage]):
                 except (ActorStopped, anyio.WouldBlock) as exc:  # pragma: no cover - defensive
                     log.warning("could not tell run %s that %s ended: %s", run_id, entity, exc)
 
+        def signalled(entity: str, kind: str) -> None:
+            if self.ref is not None:
+                with contextlib.suppress(ActorStopped, anyio.WouldBlock):
+                    self.ref.send_nowait(AgentSignalled(entity, kind))
+
         ctx = AgentContext(
             run_id=run_id,
             agent=row.agent_name,
@@ -420,6 +438,8 @@ class RunController(Actor[RunMessage]):
             socket_path=str(env.socket_path),
             publish=lambda live: publish(run_id, row.agent_name, row.workspace_name, live),
             on_final=ended,
+            signal_roots=signal_roots(workspace.root, self._doc_repo_path(workspace)),
+            on_signal=signalled,
         )
         spec: ChildSpec = AgentActor.spec(
             child_id, lambda: AgentActor(ctx), restart=Restart.TRANSIENT, shutdown=5.0
@@ -428,18 +448,65 @@ class RunController(Actor[RunMessage]):
         assert spec.mailbox is not None
         return spec.mailbox.ref
 
+    async def _on_signal(self, signalled: AgentSignalled) -> None:
+        if signalled.kind == "guidance":
+            if self._run_status() == RunStatus.RUNNING:
+                await self._to_run_status(RunStatus.AWAITING_GUIDANCE, "awaiting operator guidance")
+            return
+        if signalled.kind == "complete":
+            await self._check_completed()
+
+    def _signalled_complete(self) -> set[str]:
+        """Agents whose current generation signalled completion (events survive restarts of
+        this controller; an older generation's completion does not count)."""
+        generation = {
+            ops.agent_entity_id(a.agent_name, a.workspace_name): a.generation
+            for a in self.reader.list_agents(self.run_id)
+        }
+        return {
+            e.entity_id
+            for e in self.reader.list_events(self.run_id, limit=100_000)
+            if e.event_type == "completion" and generation.get(e.entity_id) == e.generation
+        }
+
+    async def _check_completed(self) -> None:
+        """Complete the run when every agent is done: in a bootstrap run every agent must
+        signal completion; in a plain run an exit 0 counts as done too. Not when tmux starts,
+        as the original did."""
+        assert self.run_spec is not None
+        if self._run_status() != RunStatus.RUNNING:
+            return
+        agents = self.reader.list_agents(self.run_id)
+        signalled = self._signalled_complete()
+        bootstrap = self.run_spec.mode == "bootstrap"
+
+        def done(agent: AgentRecord) -> bool:
+            entity = ops.agent_entity_id(agent.agent_name, agent.workspace_name)
+            exited_clean = agent.status == AgentStatus.STOPPED and agent.last_exit_status == 0
+            return entity in signalled or (exited_clean and not bootstrap)
+
+        if agents and all(done(a) for a in agents):
+            await self._to_run_status(RunStatus.COMPLETED, "all agents finished")
+
     async def _check_finished(self, ended: AgentEnded) -> None:
         if ended.status == AgentStatus.FAILED:
-            await self._event(
-                "run",
+            message = f"agent {ended.entity_id} failed (exit {ended.exit_status})"
+            await self._event("run", self.run_id, "agent_failed", message)
+            # Escalate: the operator sees it under guidance with the reason.
+            agent, _, workspace = ended.entity_id.rpartition("@")
+            await self.ctx.store.add_guidance_request(
                 self.run_id,
-                "agent_failed",
-                f"agent {ended.entity_id} failed (exit {ended.exit_status})",
+                workspace,
+                agent,
+                f"agent {ended.entity_id} failed past its restart budget: restart, iterate "
+                "or stop the run?",
+                message,
             )
+        await self._check_completed()
         agents = self.reader.list_agents(self.run_id)
         if any(a.status not in (AgentStatus.STOPPED, AgentStatus.FAILED) for a in agents):
             return
-        if self._run_status() != RunStatus.RUNNING:
+        if self._run_status() not in (RunStatus.RUNNING, RunStatus.AWAITING_GUIDANCE):
             return
         failed = [
             ops.agent_entity_id(a.agent_name, a.workspace_name)
@@ -448,8 +515,6 @@ class RunController(Actor[RunMessage]):
         ]
         if failed:
             await self._to_run_status(RunStatus.FAILED, f"agents failed: {', '.join(failed)}")
-        else:
-            await self._to_run_status(RunStatus.COMPLETED, "all agents finished")
 
     async def _stop(self, reason: str) -> dict[str, Any]:
         status = self._run_status()

@@ -164,7 +164,7 @@ async def serve(
                 )
             tg.cancel_scope.cancel()
         gc.unfreeze()  # serve may run inside a longer process (tests, `metawsm run`)
-        core.close()
+        core.close_reader()
         log.info("supervisor stopped; agents keep running")
 
 

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from actors import ActorError, ActorRef, Restart, Supervisor, UnknownChild
+from metawsm.bootstrap import Brief
 from metawsm.core import (
     CleanupParams,
+    IterateParams,
+    LoopOps,
     ReadingCore,
     RestartParams,
     Selector,
+    SignalNotify,
     SubmitParams,
     cleanup_plan,
+    ensure_ticket,
     event,
     is_active,
     plan_view,
@@ -25,11 +30,13 @@ from metawsm.core import (
 )
 from metawsm.errors import MetawsmError, TransitionError
 from metawsm.hsm import EntityKind, RunStatus, can_transition
+from metawsm.loop import prepare_iteration
 from metawsm.runs.spec import RunSpec
 from metawsm.status import LiveAgent
 from metawsm.store.client import StoreClient
 from metawsm.store.reader import Reader
 from metawsm.store.records import RunRecord
+from metawsm.supervisor.agent import ScanSignals
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.observer import HostObserver
 from metawsm.supervisor.offline import cleanup_workspaces, stop_run_offline
@@ -41,7 +48,17 @@ PLAN_TIMEOUT = 1800.0  # provisioning many repos can take a while; bounded all t
 CONTROL_TIMEOUT = 300.0
 
 
-class ServiceCore(ReadingCore):
+def brief_from(data: dict[str, Any] | None) -> Brief | None:
+    """The brief as it crossed the socket (a dict) back as a :class:`Brief`."""
+    if data is None:
+        return None
+    qa = tuple((str(q), str(a)) for q, a in data.get("qa", ()))
+    fields = ("ticket", "goal", "scope", "done_criteria", "constraints", "merge_intent")
+    ticket, goal, scope, done, constraints, merge_intent = (str(data[f]) for f in fields)
+    return Brief(ticket, goal, scope, done, constraints, merge_intent, qa)
+
+
+class ServiceCore(LoopOps, ReadingCore):
     """The supervisor's implementation of :class:`~metawsm.core.Core`."""
 
     supervisor_up = True
@@ -77,7 +94,7 @@ class ServiceCore(ReadingCore):
         self._specs[record.run_id] = (record.spec_json, spec)
         return spec
 
-    def close(self) -> None:
+    def close_reader(self) -> None:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -133,9 +150,16 @@ class ServiceCore(ReadingCore):
 
     # -- operations -------------------------------------------------------------------------
 
+    @asynccontextmanager
+    async def write_store(self) -> AsyncIterator[StoreClient]:
+        yield self.store
+
     async def submit_run(self, params: SubmitParams) -> dict[str, Any]:
+        brief = brief_from(params.brief)
+        if brief is not None and not params.request.dry_run:
+            await ensure_ticket(self.env, brief)
         with Reader(self.env.db_path) as reader:
-            spec = await record_new_run(self.store, self.env, params.request, reader)
+            spec = await record_new_run(self.store, self.env, params.request, reader, brief)
         if spec.dry_run:
             return plan_view(spec)
         ref = await self.controller(spec.run_id)
@@ -201,6 +225,33 @@ class ServiceCore(ReadingCore):
         ref = await self.controller(record.run_id)
         result: dict[str, Any] = await ref.request(RestartAgents(), timeout=CONTROL_TIMEOUT)
         return result
+
+    async def iterate(self, params: IterateParams) -> dict[str, Any]:
+        record = self._record(params)
+        result = await prepare_iteration(
+            self.env, self.store, record, params.feedback, dry_run=params.dry_run
+        )
+        if params.dry_run:
+            return result
+        ref = await self.controller(record.run_id)
+        restarted = await ref.request(
+            RestartAgents("iterate: operator feedback"), timeout=CONTROL_TIMEOUT
+        )
+        return {**result, **restarted}
+
+    async def signal_notify(self, params: SignalNotify) -> dict[str, Any]:
+        """An agent just wrote a signal file: have its actor read it now, not at its next
+        recheck."""
+        run = self.runs_sup.child_spec(params.run_id)
+        child = None
+        if run is not None and run.supervisor is not None:
+            child = run.supervisor.child_spec(f"{params.agent}@{params.workspace}")
+        if child is None or child.mailbox is None:
+            return {"taken": False}
+        with contextlib.suppress(ActorError):
+            child.mailbox.ref.send_nowait(ScanSignals())
+            return {"taken": True}
+        return {"taken": False}
 
     async def cleanup(self, params: CleanupParams) -> dict[str, Any]:
         with Reader(self.env.db_path) as reader:

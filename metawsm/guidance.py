@@ -1,0 +1,149 @@
+"""Answering an agent's question (``metawsm guide``) and clearing signal files (``iterate``).
+
+Both work the same with or without a supervisor: they take a store to write through and a
+reader, and reach the workspace's files through its host.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import UTC, datetime
+from typing import Any
+
+from metawsm.docs.native import NativeDocsProvider
+from metawsm.docs.seed import workspace_docs_root
+from metawsm.errors import MetawsmError, UsageError
+from metawsm.hsm import EntityKind, RunStatus
+from metawsm.runs.spec import RunSpec
+from metawsm.signals import (
+    AGENT_SIGNAL_FILES,
+    GUIDANCE_REQUEST_FILE,
+    GUIDANCE_RESPONSE_FILE,
+    GuidanceResponse,
+    render_signal,
+)
+from metawsm.store.client import WriteHelpers
+from metawsm.store.reader import Reader
+from metawsm.supervisor.environment import Environment
+from metawsm.supervisor.signal_watch import signal_roots
+from metawsm.workspaces.base import Workspace
+
+
+async def workspace_signal_roots(
+    env: Environment, spec: RunSpec, workspace_name: str
+) -> tuple[str, ...]:
+    """The two signal roots of one workspace of a run (empty if the workspace is gone)."""
+    workspace = await env.workspace_provider().info(workspace_name)
+    if workspace is None:
+        return ()
+    return signal_roots(workspace.root, _doc_repo(workspace, spec))
+
+
+def _doc_repo(workspace: Workspace, spec: RunSpec) -> str | None:
+    return workspace.repos.get(spec.doc_home_repo)
+
+
+async def answer_oldest(
+    env: Environment, store: WriteHelpers, reader: Reader, run_id: str, answer: str
+) -> dict[str, Any]:
+    """Answer the run's oldest pending guidance request.
+
+    Writes ``guidance-response.json`` into the root that holds the request (else the first),
+    removes the request from both roots, marks the row answered, and returns the run to
+    ``running`` when nothing else is pending. The original's messages for each refusal.
+    """
+    if not answer.strip():
+        raise UsageError("guidance answer cannot be empty", hint='--answer "..."')
+    record = reader.get_run(run_id)
+    if record is None:
+        raise MetawsmError(f"no run {run_id}")
+    pending = reader.list_guidance(run_id, pending_only=True)
+    if not pending:
+        raise MetawsmError(
+            f"run {run_id} has no pending guidance requests",
+            hint=f"see `metawsm status --run-id {run_id}`",
+        )
+    if record.status != RunStatus.AWAITING_GUIDANCE and record.status != RunStatus.FAILED:
+        raise MetawsmError(f"run {run_id} is not waiting for guidance (current: {record.status})")
+    request = pending[0]
+    spec = RunSpec.model_validate_json(record.spec_json)
+    roots = await workspace_signal_roots(env, spec, request.workspace_name)
+    response = GuidanceResponse(
+        guidance_id=request.id,
+        run_id=run_id,
+        agent=request.agent_name,
+        generation=request.generation or None,
+        question=request.question,
+        answer=answer.strip(),
+        answered_at=datetime.now(UTC),
+    )
+    if roots:
+        target = roots[0]
+        for root in roots:
+            if await env.host.stat(posixpath.join(root, GUIDANCE_REQUEST_FILE)) is not None:
+                target = root
+                break
+        await env.host.write_bytes_atomic(
+            posixpath.join(target, GUIDANCE_RESPONSE_FILE), render_signal(response)
+        )
+        for root in roots:
+            await env.host.remove(posixpath.join(root, GUIDANCE_REQUEST_FILE))
+    await store.answer_guidance(request.id, answer.strip())
+    if len(pending) == 1 and record.status == RunStatus.AWAITING_GUIDANCE:
+        await store.transition(
+            EntityKind.RUN,
+            run_id,
+            record.status,
+            RunStatus.RUNNING,
+            "guidance answered",
+            run_id=run_id,
+        )
+    return {
+        "run_id": run_id,
+        "guidance_id": request.id,
+        "agent": request.agent_name,
+        "workspace": request.workspace_name,
+        "question": request.question,
+        "remaining": len(pending) - 1,
+    }
+
+
+async def clear_agent_signals(env: Environment, spec: RunSpec) -> int:
+    """Remove completion, validation and guidance files (and stale responses) from BOTH roots
+    of every workspace of the run (the original cleared only the workspace root, so a stale
+    file in the doc-home repo completed the next iteration at once). Returns files removed."""
+    removed = 0
+    for workspace_name in sorted(set(spec.workspaces.values())):
+        for root in await workspace_signal_roots(env, spec, workspace_name):
+            for name in (*AGENT_SIGNAL_FILES, GUIDANCE_RESPONSE_FILE):
+                if await env.host.remove(posixpath.join(root, name)):
+                    removed += 1
+    return removed
+
+
+async def append_feedback(env: Environment, spec: RunSpec, feedback: str) -> list[str]:
+    """Append the operator's feedback to ``.metawsm/operator-feedback.md`` of each workspace and
+    to the ticket's ``reference/99-operator-feedback.md`` in the workspace's doc-home repo."""
+    stamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    entry = f"## {stamp}\n\n{feedback.strip()}\n\n"
+    written: list[str] = []
+    provider = env.workspace_provider()
+    for ticket, workspace_name in sorted(spec.workspaces.items()):
+        workspace = await provider.info(workspace_name)
+        if workspace is None:
+            continue
+        targets = [posixpath.join(workspace.root, ".metawsm", "operator-feedback.md")]
+        doc_repo = _doc_repo(workspace, spec)
+        if doc_repo is not None:
+            docs_root = await workspace_docs_root(env.host, doc_repo)
+            located = await NativeDocsProvider(env.host, docs_root).find_ticket(ticket)
+            if located is not None:
+                targets.append(posixpath.join(located.path, "reference", "99-operator-feedback.md"))
+        for path in targets:
+            try:
+                old = (await env.host.read_bytes(path)).decode("utf-8")
+            except FileNotFoundError:
+                old = "# Operator Feedback\n\n"
+            await env.host.write_bytes_atomic(path, (old + entry).encode("utf-8"))
+            written.append(path)
+    return written

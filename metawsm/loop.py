@@ -1,0 +1,167 @@
+"""The operator's loop after agents start: guide, iterate, merge, close.
+
+Each operation takes the environment, a store to write through and a reader, so the supervisor
+and the offline CLI run the same code; the supervisor adds only what needs its actors (restarting
+agents for ``iterate``, telling an agent to look at its signal files).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from metawsm.errors import MetawsmError, UsageError
+from metawsm.gates import GateError, check_close_gates, gate_report, load_close_context
+from metawsm.guidance import append_feedback, clear_agent_signals
+from metawsm.hsm import EntityKind, RunStatus
+from metawsm.runs.spec import RunSpec
+from metawsm.store.client import WriteHelpers
+from metawsm.store.reader import Reader
+from metawsm.store.records import NewEvent, RunRecord
+from metawsm.supervisor.environment import Environment
+
+
+async def _event(store: WriteHelpers, run_id: str, event_type: str, message: str) -> None:
+    await store.append_event(NewEvent(run_id, "run", run_id, event_type, message=message))
+
+
+def _spec(record: RunRecord) -> RunSpec:
+    return RunSpec.model_validate_json(record.spec_json)
+
+
+async def prepare_iteration(
+    env: Environment, store: WriteHelpers, record: RunRecord, feedback: str, *, dry_run: bool
+) -> dict[str, Any]:
+    """Check an iterate request, then clear signal files and record the feedback (the restart
+    that follows is the caller's: with a supervisor, through its run controller)."""
+    if not feedback.strip():
+        raise UsageError("feedback cannot be empty", hint='--feedback "what to change"')
+    if record.status == RunStatus.CLOSED:
+        raise MetawsmError(f"run {record.run_id} is closed and cannot iterate")
+    spec = _spec(record)
+    if not spec.workspaces:
+        raise MetawsmError(f"run {record.run_id} has no workspaces for iteration")
+    if dry_run:
+        return {
+            "run_id": record.run_id,
+            "dry_run": True,
+            "actions": [
+                "clear completion, validation and guidance files in both signal roots",
+                "append the feedback to .metawsm/operator-feedback.md and the ticket's "
+                "reference/99-operator-feedback.md",
+                "restart every agent as a new generation",
+            ],
+        }
+    cleared = await clear_agent_signals(env, spec)
+    written = await append_feedback(env, spec, feedback)
+    await _event(
+        store, record.run_id, "iterate", f"feedback recorded; {cleared} signal file(s) cleared"
+    )
+    return {"run_id": record.run_id, "signals_cleared": cleared, "feedback_files": written}
+
+
+async def merge_run(
+    env: Environment, store: WriteHelpers, record: RunRecord, *, dry_run: bool, human: bool
+) -> dict[str, Any]:
+    """Merge every workspace branch into its base in each repo's clone (all or nothing per
+    workspace); workspaces with nothing to merge are reported, not skipped silently."""
+    if not dry_run and not human:
+        raise UsageError(
+            "merge requires --human acknowledgement; automated merge is disabled",
+            hint="review the diffs, then run `metawsm merge ... --human`",
+        )
+    if record.status not in (RunStatus.COMPLETED, RunStatus.CLOSING, RunStatus.CLOSED):
+        raise MetawsmError(
+            f"run {record.run_id} must be completed before merge (current: {record.status})"
+        )
+    spec = _spec(record)
+    names = sorted(set(spec.workspaces.values()))
+    if not names:
+        raise MetawsmError(f"run {record.run_id} has no workspaces to merge")
+    if dry_run:
+        return {
+            "run_id": record.run_id,
+            "dry_run": True,
+            "actions": [f"merge workspace {n} into {spec.base_branch}" for n in names],
+        }
+    provider = env.workspace_provider()
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        merged = await provider.merge(name)
+        results[name] = [dataclasses.asdict(m) for m in merged]
+    count = sum(1 for repos in results.values() for m in repos if m["status"] == "merged")
+    await _event(
+        store, record.run_id, "merge", f"merged {count} repo(s) in {len(names)} workspace(s)"
+    )
+    return {"run_id": record.run_id, "workspaces": results}
+
+
+async def close_run(
+    env: Environment,
+    store: WriteHelpers,
+    reader: Reader,
+    record: RunRecord,
+    *,
+    dry_run: bool,
+    changelog_entry: str = "",
+) -> dict[str, Any]:
+    """The close gates in the original's order, then merge and ticket close.
+
+    ``--dry-run`` reports every gate and what would happen, and changes no state (the original
+    moved the run to closed). A failed merge or ticket close leaves the run ``closing``, from
+    which ``close`` runs again.
+    """
+    if record.status == RunStatus.CLOSED:
+        return {"run_id": record.run_id, "status": "closed", "already_closed": True}
+    ctx = await load_close_context(reader, record.run_id, env.workspace_provider())
+    if record.status == RunStatus.CLOSING:
+        # A close that failed half-way: the gates were met then; run again from merge.
+        ctx = dataclasses.replace(ctx, run=dataclasses.replace(ctx.run, status=RunStatus.COMPLETED))
+    spec = _spec(record)
+    entry = changelog_entry.strip() or f"Closed by metawsm run {record.run_id}"
+    if dry_run:
+        report = await gate_report(ctx)
+        workspaces = sorted(set(spec.workspaces.values()))
+        return {
+            "run_id": record.run_id,
+            "dry_run": True,
+            "gates": [dataclasses.asdict(g) for g in report],
+            "passed": all(g.passed for g in report),
+            "actions": [
+                *(f"merge workspace {w}" for w in workspaces),
+                *(f"close ticket {t}: {entry}" for t in spec.tickets),
+            ],
+        }
+    await check_close_gates(ctx)
+    if record.status != RunStatus.CLOSING:
+        await store.transition(
+            EntityKind.RUN,
+            record.run_id,
+            record.status,
+            RunStatus.CLOSING,
+            "close started",
+            run_id=record.run_id,
+        )
+    merged = await merge_run(
+        env, store, dataclasses.replace(record, status=RunStatus.CLOSING), dry_run=False, human=True
+    )
+    docs = env.docs_provider()
+    for ticket in spec.tickets:
+        await docs.close_ticket(ticket, entry)
+    await store.transition(
+        EntityKind.RUN,
+        record.run_id,
+        RunStatus.CLOSING,
+        RunStatus.CLOSED,
+        "close completed",
+        run_id=record.run_id,
+    )
+    return {
+        "run_id": record.run_id,
+        "status": "closed",
+        "merge": merged["workspaces"],
+        "tickets_closed": list(spec.tickets),
+    }
+
+
+__all__ = ["GateError", "close_run", "merge_run", "prepare_iteration"]

@@ -1,0 +1,135 @@
+"""Reading an agent's signal files from both signal roots, through its host.
+
+An agent writes ``guidance-request.json``, ``implementation-complete.json`` and
+``validation-result.json`` into ``.metawsm/`` of the workspace root or of the doc-home repo (its
+working directory); both are read, root first. A file is handled once per version (its mtime and
+size): a file being written shows as malformed once and is read again when it changes. Files of
+another run, agent or generation are rejected, never acted on; malformed, oversized or unreadable
+files are reported. Nothing here raises for what an agent wrote.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from metawsm.hosts import Host
+from metawsm.signals import (
+    GUIDANCE_REQUEST_FILE,
+    IMPLEMENTATION_COMPLETE_FILE,
+    MAX_SIGNAL_BYTES,
+    SIGNAL_DIR_NAME,
+    VALIDATION_RESULT_FILE,
+    GuidanceRequest,
+    ImplementationComplete,
+    SignalModel,
+    SignalProblem,
+    ValidationResult,
+    parse_signal,
+    stale_reason,
+)
+
+FindingKind = Literal["guidance", "complete", "validate", "rejected", "problem"]
+
+_FILES: tuple[tuple[str, FindingKind, type[SignalModel]], ...] = (
+    (GUIDANCE_REQUEST_FILE, "guidance", GuidanceRequest),
+    (IMPLEMENTATION_COMPLETE_FILE, "complete", ImplementationComplete),
+    (VALIDATION_RESULT_FILE, "validate", ValidationResult),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One new signal file version: what it says, or why it was not taken."""
+
+    kind: FindingKind
+    file: str
+    path: str
+    detail: str = ""
+    signal: SignalModel | None = None
+
+
+def signal_roots(workspace_root: str, doc_home_repo: str | None) -> tuple[str, ...]:
+    """``<workspace>/.metawsm`` then ``<doc-home repo>/.metawsm`` (when different)."""
+    roots = [posixpath.join(workspace_root, SIGNAL_DIR_NAME)]
+    if doc_home_repo and posixpath.normpath(doc_home_repo) != posixpath.normpath(workspace_root):
+        roots.append(posixpath.join(doc_home_repo, SIGNAL_DIR_NAME))
+    return tuple(roots)
+
+
+class SignalWatcher:
+    """Finds new versions of an agent's signal files."""
+
+    def __init__(self, host: Host, roots: tuple[str, ...]) -> None:
+        self.host = host
+        self.roots = roots
+        self._seen: dict[str, tuple[float, int]] = {}
+
+    def forget(self) -> None:
+        """Handle every file again on the next scan (after the files were cleared)."""
+        self._seen.clear()
+
+    async def scan(self, *, run_id: str, agent: str, generation: int) -> list[Finding]:
+        findings: list[Finding] = []
+        for root in self.roots:
+            for name, kind, model in _FILES:
+                finding = await self._check(
+                    posixpath.join(root, name),
+                    name,
+                    kind,
+                    model,
+                    run_id=run_id,
+                    agent=agent,
+                    generation=generation,
+                )
+                if finding is not None:
+                    findings.append(finding)
+        return findings
+
+    async def _check(
+        self,
+        path: str,
+        name: str,
+        kind: FindingKind,
+        model: type[SignalModel],
+        *,
+        run_id: str,
+        agent: str,
+        generation: int,
+    ) -> Finding | None:
+        try:
+            stat = await self.host.stat(path)
+        except OSError as exc:
+            return self._once(path, (0.0, -1), Finding("problem", name, path, f"unreadable: {exc}"))
+        if stat is None:
+            self._seen.pop(path, None)
+            return None
+        version = (stat.mtime, stat.size)
+        if self._seen.get(path) == version:
+            return None
+        self._seen[path] = version
+        if stat.is_dir:
+            return Finding("problem", name, path, "unreadable: a directory, not a file")
+        if stat.size > MAX_SIGNAL_BYTES:
+            return Finding(
+                "problem", name, path, f"oversized: {stat.size} bytes (limit {MAX_SIGNAL_BYTES})"
+            )
+        try:
+            data = await self.host.read_bytes(path, limit=MAX_SIGNAL_BYTES + 1)
+        except (OSError, FileNotFoundError) as exc:
+            return Finding("problem", name, path, f"unreadable: {exc}")
+        parsed = parse_signal(data, model, Path(path))
+        if isinstance(parsed, SignalProblem):
+            return Finding("problem", name, path, parsed.describe())
+        reason = stale_reason(parsed.signal, run_id=run_id, agent=agent, generation=generation)
+        if reason is not None:
+            return Finding("rejected", name, path, reason, parsed.signal)
+        return Finding(kind, name, path, signal=parsed.signal)
+
+    def _once(self, path: str, version: tuple[float, int], finding: Finding) -> Finding | None:
+        if self._seen.get(path) == version:
+            return None
+        self._seen[path] = version
+        return finding
