@@ -27,6 +27,8 @@ from metawsm.hosts import LocalHost
 TICKET = "DEMO-1"
 TMUX_SOCKET = f"metawsm-demo-{os.getpid()}"
 
+DONE = "greet() exists and the page says hello"
+
 CODER = {
     "steps": [
         {"do": "say", "text": "coder: picking up DEMO-1"},
@@ -36,16 +38,23 @@ CODER = {
             "path": "greeting.py",
             "content": "def greet(name: str) -> str:\n    return f'hello, {name}'\n",
         },
-        {"do": "commit", "repo": "api", "message": "DEMO-1: add greet()"},
-        {"do": "sleep", "seconds": 2},
+        {
+            "do": "guidance",
+            "question": "Should greet() end with an exclamation mark?",
+            "context": "the ticket does not say",
+            "timeout": 300,
+            "save_answer": "ANSWER.md",
+        },
         {
             "do": "edit",
             "repo": "web",
             "path": "index.html",
             "content": "<p>hello from the web repo</p>\n",
         },
+        {"do": "commit", "repo": "api", "message": "DEMO-1: add greet()"},
         {"do": "commit", "repo": "web", "message": "DEMO-1: add the page"},
-        {"do": "sleep", "seconds": 1},
+        {"do": "complete", "summary": "greet() and the page are in"},
+        {"do": "validate", "status": "passed", "done_criteria": DONE},
         {"do": "say", "text": "coder: done"},
         {"do": "exit", "code": 0},
     ]
@@ -54,7 +63,7 @@ CODER = {
 REVIEWER = {
     "steps": [
         {"do": "say", "text": "reviewer: reading the ticket"},
-        {"do": "sleep", "seconds": 3},
+        {"do": "sleep", "seconds": 2},
         {
             "do": "edit",
             "repo": "api",
@@ -62,6 +71,8 @@ REVIEWER = {
             "content": "Reviewed DEMO-1: looks good.\n",
         },
         {"do": "commit", "repo": "api", "message": "DEMO-1: review notes"},
+        {"do": "complete", "summary": "reviewed"},
+        {"do": "validate", "status": "passed", "done_criteria": DONE},
         {"do": "say", "text": "reviewer: done"},
         {"do": "exit", "code": 0},
     ]
@@ -128,16 +139,40 @@ def build_world(root: Path) -> None:
     (root / ".metawsm" / "policy.json").write_text(json.dumps(policy, indent=2))
 
 
-def _metawsm(root: Path, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "metawsm", *args], cwd=root, text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
+def _metawsm(
+    root: Path, *args: str, check: bool = False, capture_output: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in ``root``, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "metawsm", *args],
+        cwd=root,
+        text=True,
+        check=check,
+        capture_output=capture_output,
+    )
 
 
 def _say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
+def _status(root: Path) -> dict[str, object]:
+    out = _metawsm(root, "status", "--ticket", TICKET, "--no-diffs", "--json", capture_output=True)
+    data: dict[str, object] = json.loads(out.stdout) if out.returncode == 0 else {}
+    return data
+
+
+def _wait_status(root: Path, wanted: str, timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _status(root).get("status") == wanted:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def main() -> int:
-    """Run the demo; exit non-zero if the run did not complete."""
+    """Run the demo; exit non-zero if a step of the loop did not happen."""
     if shutil.which("tmux") is None or shutil.which("git") is None:
         print("the demo needs tmux and git (make demo installs them)", file=sys.stderr)
         return 1
@@ -150,38 +185,80 @@ def main() -> int:
         "  .metawsm/policy.json   two scripted agents (coder, reviewer), tmux server "
         f"-L {TMUX_SOCKET}"
     )
-    _say(f"metawsm run --ticket {TICKET} --repos api,web  (a supervisor starts in the foreground)")
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "metawsm", "run", "--ticket", TICKET, "--repos", "api,web"],
+    log = open(root / "serve.out", "w")  # noqa: SIM115 - closed in finally
+    _say("metawsm serve  (the supervisor, in the background; its log: serve.out)")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "metawsm", "serve"],
         cwd=root,
         text=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 120
-        shown = 0
-        while runner.poll() is None and time.monotonic() < deadline:
-            time.sleep(3)
-            if shown < 2 and (root / ".metawsm" / "control.sock").exists():
-                _say("metawsm status --ticket DEMO-1  (from another process, over the socket)")
-                _metawsm(root, "status", "--ticket", TICKET)
-                shown += 1
-        if runner.poll() is None:
-            print("the run did not finish within 120 s; stopping it", file=sys.stderr)
-            runner.terminate()
-        code = runner.wait(timeout=30)
-        _say("metawsm status --ticket DEMO-1  (supervisor gone: read from SQLite)")
+        deadline = time.monotonic() + 30
+        while not (root / ".metawsm" / "control.sock").exists():
+            if server.poll() is not None or time.monotonic() > deadline:
+                print("the supervisor did not start; see serve.out", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        brief = [
+            "--goal",
+            "Say hello from both repos.",
+            "--scope",
+            "api/greeting.py, web/",
+            "--done-criteria",
+            DONE,
+            "--constraints",
+            "no new dependencies",
+            "--merge-intent",
+            "default",
+        ]
+        _say(f"metawsm bootstrap --ticket {TICKET} --repos api,web --goal ... --detach")
+        _metawsm(
+            root,
+            "bootstrap",
+            "--ticket",
+            TICKET,
+            "--repos",
+            "api,web",
+            *brief,
+            "--detach",
+            check=True,
+        )
+        _say("the coder asks a question; the run waits for guidance")
+        if not _wait_status(root, "awaiting_guidance"):
+            print("no guidance request arrived", file=sys.stderr)
+            return 1
         _metawsm(root, "status", "--ticket", TICKET)
-        _say("what the agents committed (git log of each workspace branch)")
+        answer = "Yes: hello, name!"
+        _say(f'metawsm guide --ticket {TICKET} --answer "{answer}"')
+        _metawsm(root, "guide", "--ticket", TICKET, "--answer", answer, check=True)
+        _say("the agents commit, signal completion and validation, and exit")
+        if not _wait_status(root, "completed"):
+            print("the run did not complete", file=sys.stderr)
+            _metawsm(root, "status", "--ticket", TICKET)
+            return 1
+        _metawsm(root, "status", "--ticket", TICKET)
+        _say(f"metawsm close --ticket {TICKET} --dry-run  (every gate; changes nothing)")
+        _metawsm(root, "close", "--ticket", TICKET, "--dry-run", check=True)
+        _say(f"metawsm close --ticket {TICKET}  (gates, merge into main, ticket closed)")
+        _metawsm(root, "close", "--ticket", TICKET, check=True)
+        _say("main of each repo now holds the agents' commits")
         for repo in ("api", "web"):
-            log = subprocess.run(
-                ["git", "log", "--oneline", "--all", "--grep", TICKET],
+            log_lines = subprocess.run(
+                ["git", "log", "--oneline", "main"],
                 cwd=root / "repos" / repo,
                 text=True,
                 capture_output=True,
-            )
+            ).stdout
             print(f"  {repo}:")
-            for line in log.stdout.splitlines():
+            for line in log_lines.splitlines():
                 print(f"    {line}")
+        index = next((root / "ttmp").glob(f"**/{TICKET}--*/index.md"))
+        status_line = next(
+            (ln for ln in index.read_text().splitlines() if ln.startswith("Status:")), "Status: ?"
+        )
+        print(f"  ticket {TICKET}: {status_line}")
         _say(f"done; look around in {root}")
         print(f"  tmux -L {TMUX_SOCKET} ls     the agents' sessions (dead panes keep their output)")
         print(f"  cd {root} && {sys.executable} -m metawsm runs --all")
@@ -189,10 +266,14 @@ def main() -> int:
             f"  clean up: cd {root} && {sys.executable} -m metawsm cleanup --ticket {TICKET}"
             f" && tmux -L {TMUX_SOCKET} kill-server"
         )
-        return code
+        return 0
     finally:
-        if runner.poll() is None:
-            runner.kill()
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
 
 
 if __name__ == "__main__":

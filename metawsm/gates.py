@@ -71,6 +71,7 @@ from metawsm.signals import (
     ParsedSignal,
     SignalProblem,
     ValidationResult,
+    agent_signal_dir,
     parse_signal,
     read_signal,
     signal_dirs,
@@ -439,16 +440,24 @@ async def _validation_gates(
 ) -> AsyncGenerator[GateResult, None]:
     ws, run_id = workspace.name, ctx.run.run_id
     doc_repo, _ = _doc_repo(ctx.spec, workspace)
-    dirs = signal_dirs(Path(workspace.root), Path(doc_repo) if doc_repo is not None else None)
+    shared = signal_dirs(Path(workspace.root), Path(doc_repo) if doc_repo is not None else None)
+    # Each agent's own folder first (METAWSM_SIGNAL_DIR: agents sharing a workspace would
+    # overwrite each other's files in a shared one), then the shared roots. Every validation
+    # found must pass; at least one must exist.
+    agents = sorted({a.name for a in ctx.spec.agents})
+    dirs = [agent_signal_dir(Path(workspace.root), name) for name in agents] + shared
     problems: list[str] = []
-    result: ValidationResult | None = None
+    results: list[ValidationResult] = []
     for folder in dirs:
         found = await _read_validation(ctx.host, folder / VALIDATION_RESULT_FILE)
         if isinstance(found, ParsedSignal):
-            result = found.signal
-            break
+            results.append(found.signal)
         if isinstance(found, SignalProblem):
             problems.append(f"{found.path}: {found.kind}: {found.detail}")
+    result = next(
+        (r for r in results if not _validation_ok(r, run_id, criteria)),
+        results[0] if results else None,
+    )
     if result is None:
         looked = " and ".join(str(d) for d in dirs)
         yield _fail(
@@ -487,6 +496,14 @@ async def _validation_gates(
         )
     else:
         yield _pass("validation_done_criteria", f"workspace {ws} done criteria match", ws)
+
+
+def _validation_ok(result: ValidationResult, run_id: str, criteria: str | None) -> bool:
+    return (
+        (result.run_id is None or result.run_id == run_id)
+        and result.passed
+        and (criteria is None or result.done_criteria.strip() == criteria)
+    )
 
 
 async def _read_validation(

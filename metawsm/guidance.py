@@ -25,18 +25,24 @@ from metawsm.signals import (
 from metawsm.store.client import WriteHelpers
 from metawsm.store.reader import Reader
 from metawsm.supervisor.environment import Environment
-from metawsm.supervisor.signal_watch import signal_roots
+from metawsm.supervisor.signal_watch import agent_signal_root, signal_roots
 from metawsm.workspaces.base import Workspace
 
 
 async def workspace_signal_roots(
-    env: Environment, spec: RunSpec, workspace_name: str
+    env: Environment, spec: RunSpec, workspace_name: str, agent: str | None = None
 ) -> tuple[str, ...]:
-    """The two signal roots of one workspace of a run (empty if the workspace is gone)."""
+    """The signal roots of one workspace of a run: the agent's own folder when ``agent`` is
+    given, else every agent's of the run, then the shared two (empty if the workspace is
+    gone)."""
     workspace = await env.workspace_provider().info(workspace_name)
     if workspace is None:
         return ()
-    return signal_roots(workspace.root, _doc_repo(workspace, spec))
+    doc_repo = _doc_repo(workspace, spec)
+    if agent is not None:
+        return signal_roots(workspace.root, doc_repo, agent)
+    own = tuple(agent_signal_root(workspace.root, a.name) for a in spec.agents)
+    return own + signal_roots(workspace.root, doc_repo)
 
 
 def _doc_repo(workspace: Workspace, spec: RunSpec) -> str | None:
@@ -67,7 +73,7 @@ async def answer_oldest(
         raise MetawsmError(f"run {run_id} is not waiting for guidance (current: {record.status})")
     request = pending[0]
     spec = RunSpec.model_validate_json(record.spec_json)
-    roots = await workspace_signal_roots(env, spec, request.workspace_name)
+    roots = await workspace_signal_roots(env, spec, request.workspace_name, request.agent_name)
     response = GuidanceResponse(
         guidance_id=request.id,
         run_id=run_id,

@@ -342,6 +342,13 @@ def stale_reason(
     return None
 
 
+def agent_signal_dir(workspace_root: Path, agent: str) -> Path:
+    """An agent's own signal folder, ``<workspace>/.metawsm/agents/<agent>`` (what
+    ``METAWSM_SIGNAL_DIR`` names): agents that share a workspace would overwrite each other's
+    files in the shared root."""
+    return workspace_root / SIGNAL_DIR_NAME / "agents" / agent
+
+
 def signal_dirs(workspace_root: Path, doc_home_repo: Path | None = None) -> list[Path]:
     """The signal directories of a workspace, in the order they are read: root, then doc-home.
 

@@ -35,7 +35,7 @@ from metawsm.store.client import StoreClient
 from metawsm.store.db import format_utc
 from metawsm.store.records import AgentRecord, NewEvent
 from metawsm.supervisor.observer import HostObserver, Tick
-from metawsm.supervisor.signal_watch import SignalWatcher
+from metawsm.supervisor.signal_watch import SignalWatcher, agent_signal_root
 from metawsm.tmux import PaneState, TmuxError, TmuxServer
 
 log = logging.getLogger("metawsm.agent")
@@ -243,7 +243,7 @@ class AgentActor(Actor[AgentMessage]):
             "METAWSM_AGENT": self.ctx.agent,
             "METAWSM_WORKSPACE": self.ctx.workspace,
             "METAWSM_GENERATION": str(generation),
-            "METAWSM_SIGNAL_DIR": f"{self.ctx.workspace_root}/.metawsm",
+            "METAWSM_SIGNAL_DIR": agent_signal_root(self.ctx.workspace_root, self.ctx.agent),
             "METAWSM_SOCKET": self.ctx.socket_path,
         }
         env.update(self.ctx.extra_env)

@@ -438,7 +438,9 @@ class RunController(Actor[RunMessage]):
             socket_path=str(env.socket_path),
             publish=lambda live: publish(run_id, row.agent_name, row.workspace_name, live),
             on_final=ended,
-            signal_roots=signal_roots(workspace.root, self._doc_repo_path(workspace)),
+            signal_roots=signal_roots(
+                workspace.root, self._doc_repo_path(workspace), row.agent_name
+            ),
             on_signal=signalled,
         )
         spec: ChildSpec = AgentActor.spec(

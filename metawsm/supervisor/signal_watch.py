@@ -51,9 +51,18 @@ class Finding:
     signal: SignalModel | None = None
 
 
-def signal_roots(workspace_root: str, doc_home_repo: str | None) -> tuple[str, ...]:
-    """``<workspace>/.metawsm`` then ``<doc-home repo>/.metawsm`` (when different)."""
-    roots = [posixpath.join(workspace_root, SIGNAL_DIR_NAME)]
+def agent_signal_root(workspace_root: str, agent: str) -> str:
+    """The agent's own signal folder (``METAWSM_SIGNAL_DIR``)."""
+    return posixpath.join(workspace_root, SIGNAL_DIR_NAME, "agents", agent)
+
+
+def signal_roots(
+    workspace_root: str, doc_home_repo: str | None, agent: str | None = None
+) -> tuple[str, ...]:
+    """The agent's own folder (when given), ``<workspace>/.metawsm``, then
+    ``<doc-home repo>/.metawsm`` (when different): where an agent's signal files are read."""
+    roots = [] if agent is None else [agent_signal_root(workspace_root, agent)]
+    roots.append(posixpath.join(workspace_root, SIGNAL_DIR_NAME))
     if doc_home_repo and posixpath.normpath(doc_home_repo) != posixpath.normpath(workspace_root):
         roots.append(posixpath.join(doc_home_repo, SIGNAL_DIR_NAME))
     return tuple(roots)
