@@ -320,6 +320,6 @@ def next_commands(run_id: str, status: str, tickets: Sequence[str]) -> list[str]
     return [
         f'metawsm iterate {selector} --feedback "<feedback from diff review>"',
         f"metawsm merge {selector} --dry-run",
-        f"metawsm merge {selector}",
+        f"metawsm merge {selector} --human",
         f"metawsm close {selector}",
     ]

@@ -219,7 +219,7 @@ def test_next_commands_only_for_a_completed_run() -> None:
     assert next_commands("r", "completed", ["T-1"]) == [
         'metawsm iterate --ticket T-1 --feedback "<feedback from diff review>"',
         "metawsm merge --ticket T-1 --dry-run",
-        "metawsm merge --ticket T-1",
+        "metawsm merge --ticket T-1 --human",
         "metawsm close --ticket T-1",
     ]
     assert (

@@ -160,7 +160,7 @@ def test_next_block_only_when_completed() -> None:
         "Next:\n"
         '  - metawsm iterate --ticket METAWSM-006 --feedback "<feedback from diff review>"\n'
         "  - metawsm merge --ticket METAWSM-006 --dry-run\n"
-        "  - metawsm merge --ticket METAWSM-006\n"
+        "  - metawsm merge --ticket METAWSM-006 --human\n"
         "  - metawsm close --ticket METAWSM-006\n"
         "Steps:"
     ) in text
