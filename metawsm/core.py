@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from metawsm.bootstrap import Brief, render_brief_doc, upsert_brief_op
 from metawsm.errors import NotFoundError, UsageError
@@ -84,6 +84,20 @@ class MergeParams(Selector):
 class CloseParams(Selector):
     dry_run: bool = False
     changelog_entry: str = ""
+
+
+class FollowParams(Selector):
+    """``watch``: one run (``run_id``/``ticket``) or every run; a heartbeat after this much
+    quiet."""
+
+    heartbeat_seconds: float = 15.0
+
+    @field_validator("heartbeat_seconds")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("--interval must be > 0")
+        return value
 
 
 class SignalNotify(BaseModel):

@@ -32,6 +32,7 @@ from metawsm.store.db import connect
 from metawsm.store.schema import migrate
 from metawsm.store.writer import StoreWriter
 from metawsm.supervisor.environment import Environment
+from metawsm.supervisor.events import EventBus, PublishingStore
 from metawsm.supervisor.observer import HostObserver
 from metawsm.supervisor.service import ServiceCore
 
@@ -123,14 +124,21 @@ async def serve(
             conn.close()
         writer_spec = StoreWriter.child_spec(env.db_path)
         assert writer_spec.mailbox is not None
-        store = StoreClient(writer_spec.mailbox.ref)
+        bus = EventBus(env.db_path)
+        store = PublishingStore(StoreClient(writer_spec.mailbox.ref), bus)
         observer = HostObserver("local", env.tmux, env.policy.supervisor.tick_seconds)
         runs_sup = Supervisor("runs", strategy=Strategy.ONE_FOR_ONE, intensity=20, period=60.0)
-        core = ServiceCore(env, store, observer, runs_sup)
-        control = ControlServer(env.socket_path, socket_methods(core))
+        core = ServiceCore(env, store, observer, runs_sup, bus)
+        control = ControlServer(env.socket_path, socket_methods(core), {"watch": core.follow})
         root = Supervisor(
             "root",
-            [writer_spec, _observer_spec(observer), runs_sup.spec(), _control_spec(control)],
+            [
+                writer_spec,
+                ChildSpec(id="events", run=bus.run, shutdown=2.0),
+                _observer_spec(observer),
+                runs_sup.spec(),
+                _control_spec(control),
+            ],
             strategy=Strategy.ONE_FOR_ONE,
             intensity=5,
             period=30.0,

@@ -9,10 +9,15 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import anyio
+
 from actors import ActorError, ActorRef, Restart, Supervisor, UnknownChild
 from metawsm.bootstrap import Brief
+from metawsm.control.protocol import Notification
+from metawsm.control.server import Send
 from metawsm.core import (
     CleanupParams,
+    FollowParams,
     IterateParams,
     LoopOps,
     ReadingCore,
@@ -38,6 +43,7 @@ from metawsm.store.reader import Reader
 from metawsm.store.records import RunRecord
 from metawsm.supervisor.agent import ScanSignals
 from metawsm.supervisor.environment import Environment
+from metawsm.supervisor.events import EventBus
 from metawsm.supervisor.observer import HostObserver
 from metawsm.supervisor.offline import cleanup_workspaces, stop_run_offline
 from metawsm.supervisor.run import Execute, RestartAgents, RunContext, RunController, StopRun
@@ -64,9 +70,15 @@ class ServiceCore(LoopOps, ReadingCore):
     supervisor_up = True
 
     def __init__(
-        self, env: Environment, store: StoreClient, observer: HostObserver, runs_sup: Supervisor
+        self,
+        env: Environment,
+        store: StoreClient,
+        observer: HostObserver,
+        runs_sup: Supervisor,
+        bus: EventBus,
     ) -> None:
         super().__init__(env)
+        self.bus = bus
         self.store = store
         self.observer = observer
         self.runs_sup = runs_sup
@@ -238,6 +250,71 @@ class ServiceCore(LoopOps, ReadingCore):
             RestartAgents("iterate: operator feedback"), timeout=CONTROL_TIMEOUT
         )
         return {**result, **restarted}
+
+    async def follow(self, params: dict[str, Any], send: Send) -> None:
+        """The ``watch`` stream: every committed event of the selected run (or of all runs),
+        and a heartbeat with the runs' state every ``heartbeat_seconds`` of quiet."""
+        follow = FollowParams.model_validate(params)
+        run_id = ""
+        if follow.run_id or follow.ticket:
+            run_id = self._record(follow).run_id
+        heartbeat = follow.heartbeat_seconds
+        events = self.bus.subscribe()
+        with events:
+            await send(Notification(method="heartbeat", params=self._heartbeat(run_id)))
+            while True:
+                with anyio.move_on_after(heartbeat) as quiet:
+                    try:
+                        event = await events.receive()
+                    except anyio.EndOfStream:
+                        await send(
+                            Notification(
+                                method="dropped",
+                                params={
+                                    "reason": "the watcher fell behind or the supervisor stopped"
+                                },
+                            )
+                        )
+                        return
+                if quiet.cancelled_caught:
+                    await send(Notification(method="heartbeat", params=self._heartbeat(run_id)))
+                    continue
+                if run_id and event["run_id"] != run_id:
+                    continue
+                with self.reader() as reader:
+                    record = reader.get_run(event["run_id"])
+                event["run_status"] = record.status if record is not None else ""
+                event["tickets"] = list(record.tickets) if record is not None else []
+                await send(Notification(method="event", params=event))
+
+    def _heartbeat(self, run_id: str) -> dict[str, Any]:
+        with self.reader() as reader:
+            records = (
+                [r for r in [reader.get_run(run_id)] if r is not None]
+                if run_id
+                else [r for r in reader.list_runs() if is_active(r)]
+            )
+            pending = {
+                r.run_id: len(reader.list_guidance(r.run_id, pending_only=True)) for r in records
+            }
+            agents = {r.run_id: reader.list_agents(r.run_id) for r in records}
+        unhealthy = {"dead", "stalled", "failed"}
+        return {
+            "runs": [
+                {
+                    "run_id": r.run_id,
+                    "status": r.status,
+                    "tickets": list(r.tickets),
+                    "guidance": pending[r.run_id],
+                    "unhealthy_agents": sum(
+                        1
+                        for a in agents[r.run_id]
+                        if a.status in unhealthy or a.health_state in ("dead", "stalled")
+                    ),
+                }
+                for r in records
+            ]
+        }
 
     async def signal_notify(self, params: SignalNotify) -> dict[str, Any]:
         """An agent just wrote a signal file: have its actor read it now, not at its next
