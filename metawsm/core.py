@@ -100,6 +100,13 @@ class FollowParams(Selector):
         return value
 
 
+class AgentParams(Selector):
+    """One agent of a run, for ``agent.restart`` / ``agent.stop``."""
+
+    agent: str
+    workspace: str
+
+
 class SignalNotify(BaseModel):
     run_id: str
     agent: str

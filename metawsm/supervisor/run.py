@@ -68,6 +68,15 @@ class StopRun:
 
 
 @dataclass(frozen=True)
+class AgentCommand:
+    """Restart or stop one agent (``action``: restart|stop), for the tui."""
+
+    agent: str
+    workspace: str
+    action: str
+
+
+@dataclass(frozen=True)
 class RestartAgents:
     """Respawn the run's agents as new generations (``unfinished_only``: skip agents that
     exited 0, which is what resume wants)."""
@@ -91,7 +100,7 @@ class AgentSignalled:
     kind: str
 
 
-RunMessage = Adopt | Execute | StopRun | RestartAgents | AgentEnded | AgentSignalled
+RunMessage = Adopt | Execute | StopRun | RestartAgents | AgentCommand | AgentEnded | AgentSignalled
 
 
 @dataclass
@@ -163,6 +172,8 @@ class RunController(Actor[RunMessage]):
         if isinstance(message, AgentEnded):
             await self._check_finished(message)
             return None
+        if isinstance(message, AgentCommand):
+            return await self._agent_command(message)
         if isinstance(message, AgentSignalled):
             await self._on_signal(message)
             return None
@@ -564,6 +575,35 @@ class RunController(Actor[RunMessage]):
             restarted += 1
         await self._event("run", self.run_id, "restart", f"restarted {restarted} agents")
         return {"run_id": self.run_id, "agents_restarted": restarted}
+
+    async def _agent_command(self, command: AgentCommand) -> dict[str, Any]:
+        row = self._agent_row(command.agent, command.workspace)
+        entity = ops.agent_entity_id(row.agent_name, row.workspace_name)
+        if command.action == "stop":
+            spec = self.run_sup.child_spec(entity)
+            if spec is not None and spec.mailbox is not None and not spec.mailbox.is_closed:
+                await spec.mailbox.ref.request(
+                    Stop("stopped by the operator"), timeout=AGENT_REQUEST_TIMEOUT
+                )
+            else:
+                await stop_agent_offline(
+                    self.ctx.env, self.ctx.store, row, "stopped by the operator"
+                )
+            return {"run_id": self.run_id, "agent": entity, "action": "stopped"}
+        if command.action == "restart":
+            if self._run_status() not in (RunStatus.RUNNING, RunStatus.AWAITING_GUIDANCE):
+                await self._to_run_status(RunStatus.RUNNING, f"restart of {entity} requested")
+            ref = await self._ensure_agent(row)
+            live = await ref.request(
+                Respawn("restarted by the operator"), timeout=AGENT_REQUEST_TIMEOUT
+            )
+            return {
+                "run_id": self.run_id,
+                "agent": entity,
+                "action": "restarted",
+                "generation": live.generation,
+            }
+        raise MetawsmError(f"unknown agent action {command.action!r}", hint="restart or stop")
 
     async def _event(self, entity_type: str, entity_id: str, event_type: str, message: str) -> None:
         await self.ctx.store.append_event(

@@ -16,6 +16,7 @@ from metawsm.bootstrap import Brief
 from metawsm.control.protocol import Notification
 from metawsm.control.server import Send
 from metawsm.core import (
+    AgentParams,
     CleanupParams,
     FollowParams,
     IterateParams,
@@ -46,7 +47,14 @@ from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.events import EventBus
 from metawsm.supervisor.observer import HostObserver
 from metawsm.supervisor.offline import cleanup_workspaces, stop_run_offline
-from metawsm.supervisor.run import Execute, RestartAgents, RunContext, RunController, StopRun
+from metawsm.supervisor.run import (
+    AgentCommand,
+    Execute,
+    RestartAgents,
+    RunContext,
+    RunController,
+    StopRun,
+)
 
 log = logging.getLogger("metawsm.service")
 
@@ -315,6 +323,20 @@ class ServiceCore(LoopOps, ReadingCore):
                 for r in records
             ]
         }
+
+    async def agent_restart(self, params: AgentParams) -> dict[str, Any]:
+        return await self._agent_command(params, "restart")
+
+    async def agent_stop(self, params: AgentParams) -> dict[str, Any]:
+        return await self._agent_command(params, "stop")
+
+    async def _agent_command(self, params: AgentParams, action: str) -> dict[str, Any]:
+        record = self._record(params)
+        ref = await self.controller(record.run_id)
+        result: dict[str, Any] = await ref.request(
+            AgentCommand(params.agent, params.workspace, action), timeout=CONTROL_TIMEOUT
+        )
+        return result
 
     async def signal_notify(self, params: SignalNotify) -> dict[str, Any]:
         """An agent just wrote a signal file: have its actor read it now, not at its next
