@@ -16,7 +16,7 @@ from cyclopts import App, Parameter
 from metawsm.bootstrap import collect_brief
 from metawsm.cli import app
 from metawsm.cli.common import call, load_env, print_json
-from metawsm.cli.run_cmds import Flag, JsonFlag, Multi, submit
+from metawsm.cli.run_cmds import Flag, JsonFlag, Multi, report, submit
 from metawsm.control.client import ControlClient, SupervisorUnreachable
 from metawsm.errors import UsageError
 from metawsm.naming import normalize_tokens
@@ -233,7 +233,7 @@ def iterate(
         "iterate",
         {"run_id": run_id, "ticket": ticket, "feedback": feedback, "dry_run": dry_run},
     )
-    _report(
+    report(
         result,
         json_output,
         f"Run {result['run_id']}: feedback recorded, "
@@ -283,7 +283,7 @@ def merge(
         {"run_id": run_id, "ticket": ticket, "human": human, "dry_run": dry_run},
     )
     if json_output or result.get("dry_run"):
-        _report(result, json_output, "")
+        report(result, json_output, "")
         return 0
     for workspace, repos in result["workspaces"].items():
         for repo in repos:
@@ -351,15 +351,6 @@ def close(
     else:
         sys.stdout.write(f"Run {result['run_id']} closed.\n")
     return 0
-
-
-def _report(result: dict[str, Any], as_json: bool, sentence: str) -> None:
-    if as_json:
-        print_json(result)
-    elif result.get("dry_run"):
-        sys.stdout.write("\n".join(f"- {a}" for a in result.get("actions", [])) + "\n")
-    else:
-        sys.stdout.write(sentence + "\n")
 
 
 signal_app = App(

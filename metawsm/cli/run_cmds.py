@@ -347,7 +347,7 @@ def stop(
         Print the result as JSON.
     """
     result = _selector_call("stop", run_id, ticket, policy, db)
-    _done(result, json_output, f"Run {result['run_id']} stopped.")
+    report(result, json_output, f"Run {result['run_id']} stopped.")
     return 0
 
 
@@ -378,7 +378,7 @@ def resume(
         Print the result as JSON.
     """
     result = _selector_call("resume", run_id, ticket, policy, db)
-    _done(result, json_output, f"Run {result['run_id']} resumed.")
+    report(result, json_output, f"Run {result['run_id']} resumed.")
     return 0
 
 
@@ -412,7 +412,7 @@ def restart(
         Print the result as JSON.
     """
     result = _selector_call("restart", run_id, ticket, policy, db, {"dry_run": dry_run})
-    _done(
+    report(
         result,
         json_output,
         f"Run {result['run_id']}: restarted {result.get('agents_restarted', 0)} agents.",
@@ -461,7 +461,7 @@ def cleanup(
         {"keep_workspaces": keep_workspaces, "dry_run": dry_run},
     )
     deleted = result.get("workspaces_deleted", [])
-    _done(
+    report(
         result,
         json_output,
         f"Run {result['run_id']} cleaned up; deleted {len(deleted)} workspace(s).",
@@ -469,7 +469,8 @@ def cleanup(
     return 0
 
 
-def _done(result: dict[str, Any], as_json: bool, sentence: str) -> None:
+def report(result: dict[str, Any], as_json: bool, sentence: str) -> None:
+    """Print a command's result: JSON, the actions of a dry run, or one sentence."""
     if as_json:
         print_json(result)
         return
