@@ -412,9 +412,16 @@ def socket_methods(core: Core) -> dict[str, Method]:
         "iterate": bind(IterateParams, core.iterate),
         "merge": bind(MergeParams, core.merge),
         "close": bind(CloseParams, core.close),
+        # Methods only the supervisor has (they need its actors).
         **(
-            {"signal.notify": bind(SignalNotify, core.signal_notify)}
+            {
+                "signal.notify": bind(SignalNotify, core.signal_notify),
+                "agent.restart": bind(AgentParams, core.agent_restart),
+                "agent.stop": bind(AgentParams, core.agent_stop),
+            }
             if hasattr(core, "signal_notify")
+            and hasattr(core, "agent_restart")
+            and hasattr(core, "agent_stop")
             else {}
         ),
     }

@@ -14,6 +14,7 @@ Only an explicit :class:`Stop` (``metawsm stop``/``cleanup``) kills the session.
 from __future__ import annotations
 
 import logging
+import posixpath
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,12 @@ from actors.mailbox import Mailbox
 from metawsm.health import Observation, Thresholds, assess
 from metawsm.hosts import Host
 from metawsm.hsm import AgentStatus, EntityKind, HealthState
-from metawsm.signals import GuidanceRequest, ImplementationComplete, ValidationResult
+from metawsm.signals import (
+    AGENT_SIGNAL_FILES,
+    GuidanceRequest,
+    ImplementationComplete,
+    ValidationResult,
+)
 from metawsm.status import LiveAgent
 from metawsm.store import ops
 from metawsm.store.client import StoreClient
@@ -78,6 +84,11 @@ class AgentContext:
     signal_roots: tuple[str, ...] = ()
     #: Tells the run controller of a signal taken (entity id, kind: guidance/complete/validate).
     on_signal: Callable[[str, str], None] = lambda _entity, _kind: None
+    #: This agent's questions still pending in the store (a blocking read, run in a thread).
+    pending_questions: Callable[[], set[str]] = set
+    #: Whether the shared signal roots are this agent's alone (one agent in the workspace), so
+    #: a respawn may clear them too.
+    owns_shared_roots: bool = False
 
     @property
     def entity_id(self) -> str:
@@ -142,8 +153,6 @@ class AgentActor(Actor[AgentMessage]):
         self._fresh_from = 0
         self._health_written_at = 0.0
         self.signals = SignalWatcher(ctx.host, ctx.signal_roots)
-        #: Questions asked by this generation (a rewritten request file is not a new question).
-        self._asked: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -407,9 +416,12 @@ class AgentActor(Actor[AgentMessage]):
                 continue
             signal = finding.signal
             if isinstance(signal, GuidanceRequest):
-                if signal.question in self._asked:
-                    continue  # the same question again (rewritten file): already pending
-                self._asked.add(signal.question)
+                # Deduplicated against the store's pending rows, as the original did: a
+                # rewritten request file is not a new question, but the same question asked
+                # again after it was answered is, and a restarted supervisor remembers.
+                pending = await anyio.to_thread.run_sync(self.ctx.pending_questions)
+                if signal.question in pending:
+                    continue
                 await self.ctx.store.add_guidance_request(
                     self.ctx.run_id,
                     self.ctx.workspace,
@@ -430,9 +442,20 @@ class AgentActor(Actor[AgentMessage]):
 
     # -- restarting and stopping ------------------------------------------------------------
 
+    async def _clear_signals(self) -> None:
+        """Remove the agent-written signal files before a new generation starts, so a file
+        without a generation stamp left by the previous one is never taken as the new one's.
+        The agent's own folder always; the shared roots only when no other agent uses them."""
+        roots = self.ctx.signal_roots if self.ctx.owns_shared_roots else self.ctx.signal_roots[:1]
+        for root in roots:
+            for name in AGENT_SIGNAL_FILES:
+                await self.ctx.host.remove(posixpath.join(root, name))
+        self.signals.forget()
+
     async def _respawn(self, reason: str, *, operator: bool) -> None:
         if self.status in (AgentStatus.STOPPING, AgentStatus.STOPPED) and not operator:
             return
+        await self._clear_signals()
         self.respawn_due = None
         new_generation = self.generation + 1
         session_there = (
@@ -467,8 +490,6 @@ class AgentActor(Actor[AgentMessage]):
         self.status = AgentStatus.RUNNING.value
         self.health = HealthState.HEALTHY.value
         self.generation = new_generation
-        self._asked.clear()
-        self.signals.forget()
         self.restarts += 1
         self.exit_status = None
         self.alive = True

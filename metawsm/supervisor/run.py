@@ -425,6 +425,14 @@ class RunController(Actor[RunMessage]):
                 except (ActorStopped, anyio.WouldBlock) as exc:  # pragma: no cover - defensive
                     log.warning("could not tell run %s that %s ended: %s", run_id, entity, exc)
 
+        def pending_questions() -> set[str]:
+            with Reader(env.db_path) as reader:
+                return {
+                    g.question
+                    for g in reader.list_guidance(run_id, pending_only=True)
+                    if g.agent_name == row.agent_name and g.workspace_name == row.workspace_name
+                }
+
         def signalled(entity: str, kind: str) -> None:
             if self.ref is not None:
                 with contextlib.suppress(ActorStopped, anyio.WouldBlock):
@@ -453,6 +461,11 @@ class RunController(Actor[RunMessage]):
                 workspace.root, self._doc_repo_path(workspace), row.agent_name
             ),
             on_signal=signalled,
+            pending_questions=pending_questions,
+            owns_shared_roots=sum(
+                1 for r in self.reader.list_agents(run_id) if r.workspace_name == row.workspace_name
+            )
+            == 1,
         )
         spec: ChildSpec = AgentActor.spec(
             child_id, lambda: AgentActor(ctx), restart=Restart.TRANSIENT, shutdown=5.0

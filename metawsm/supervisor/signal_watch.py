@@ -11,6 +11,7 @@ files are reported. Nothing here raises for what an agent wrote.
 from __future__ import annotations
 
 import posixpath
+import stat as stat_mod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -121,13 +122,21 @@ class SignalWatcher:
         self._seen[path] = version
         if stat.is_dir:
             return Finding("problem", name, path, "unreadable: a directory, not a file")
+        if not stat_mod.S_ISREG(stat.mode):
+            # A named pipe (or a link to one) blocked the read forever, and the agent's actor
+            # with it; a device is no signal either.
+            return Finding("problem", name, path, "unreadable: not a regular file")
         if stat.size > MAX_SIGNAL_BYTES:
             return Finding(
                 "problem", name, path, f"oversized: {stat.size} bytes (limit {MAX_SIGNAL_BYTES})"
             )
         try:
             data = await self.host.read_bytes(path, limit=MAX_SIGNAL_BYTES + 1)
-        except (OSError, FileNotFoundError) as exc:
+        except FileNotFoundError:
+            # Removed since the stat (an answered request, a consumed file): gone, not broken.
+            self._seen.pop(path, None)
+            return None
+        except OSError as exc:
             return Finding("problem", name, path, f"unreadable: {exc}")
         parsed = parse_signal(data, model, Path(path))
         if isinstance(parsed, SignalProblem):

@@ -1,0 +1,48 @@
+"""``metawsm tui``: the live terminal view of the supervisor (see :mod:`metawsm.tui`)."""
+
+from __future__ import annotations
+
+import sys
+
+from metawsm.cli import app
+from metawsm.cli.common import load_env
+from metawsm.errors import MetawsmError, UsageError
+from metawsm.supervisor.serve import supervisor_is_running
+
+
+@app.command
+def tui(*, interval: float = 2.0, policy: str = "", db: str = "") -> int:
+    """A live view of the active runs: their agents, steps and pending guidance.
+
+    Follows the supervisor's event stream (needs a running supervisor). Keys: j/k or the arrows
+    select an agent, tab/n the next run (p the previous), g answers the run's oldest question
+    (Enter sends, Esc cancels), r restarts the selected agent, s stops it, o opens its tmux
+    session (detach with prefix+d to come back), q quits.
+
+    Example: metawsm tui
+
+    Parameters
+    ----------
+    interval
+        Seconds of quiet between refreshes of the runs list.
+    policy
+        Policy file.
+    db
+        Database file.
+    """
+    if interval <= 0:
+        raise UsageError("--interval must be > 0")
+    env = load_env(policy, db)
+    if not supervisor_is_running(env):
+        raise MetawsmError(
+            f"no supervisor is running for {env.root}; the tui follows its events",
+            hint="start it with `metawsm serve`",
+        )
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise MetawsmError(
+            "the tui needs a terminal (stdin and stdout are not a tty)",
+            hint="run it in a terminal; `metawsm watch` and `metawsm status` work without one",
+        )
+    from metawsm.tui import run_tui
+
+    return run_tui(env, interval=interval)
