@@ -1,7 +1,8 @@
 """Fixtures for run resolution and planning: a metawsm root in a temp dir, policies, a clock.
 
-The metawsm root is ``<tmp>/root`` (the policy path is ``<tmp>/root/.metawsm/policy.json``; the
-file itself is never needed, the path only locates the root). The home directory used for
+The metawsm root is a folder named ``root`` in the test's temp dir, with the policy path
+``.metawsm/policy.json`` under it (the file itself is never needed, the path only locates the
+root). The home directory used for
 ``~/.codex/skills`` is ``<tmp>/home``, so the user's real skills never leak into a test.
 """
 
