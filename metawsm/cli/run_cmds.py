@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 from cyclopts import Parameter
@@ -27,8 +27,10 @@ from metawsm.runs.spec import RunRequest, resolve_run
 from metawsm.status import RunStatusView, RunSummary, render_runs_text, render_status_text
 from metawsm.store.reader import Reader
 from metawsm.supervisor.environment import Environment
-from metawsm.supervisor.serve import run_serve, supervisor_is_running
-from metawsm.supervisor.service import ServiceCore
+from metawsm.supervisor.lock import supervisor_is_running
+
+if TYPE_CHECKING:
+    from metawsm.supervisor.service import ServiceCore
 
 Flag = Annotated[bool, Parameter(negative="")]
 JsonFlag = Annotated[bool, Parameter(name="--json", negative="")]
@@ -56,6 +58,8 @@ def serve(*, policy: str = "", db: str = "", verbose: Flag = False) -> int:
     verbose
         Log debug messages too.
     """
+    from metawsm.supervisor.serve import run_serve
+
     run_serve(policy=policy or None, db=db or None, verbose=verbose)
     return 0
 
@@ -169,6 +173,8 @@ def submit(
         if result.get("dry_run"):
             return
         await _follow(core, result["run_id"], quiet=json_output)
+
+    from metawsm.supervisor.serve import run_serve  # the actor tree: only when it runs here
 
     run_serve(policy=policy or None, db=db or None, job=job)
     return 0 if outcome.get("status", "") != RunStatus.FAILED else 1

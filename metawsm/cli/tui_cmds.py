@@ -7,7 +7,7 @@ import sys
 from metawsm.cli import app
 from metawsm.cli.common import load_env
 from metawsm.errors import MetawsmError, UsageError
-from metawsm.supervisor.serve import supervisor_is_running
+from metawsm.supervisor.lock import supervisor_is_running
 
 
 @app.command

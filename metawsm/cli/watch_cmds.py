@@ -27,7 +27,7 @@ from metawsm.control.client import ControlClient
 from metawsm.control.protocol import Notification
 from metawsm.errors import MetawsmError, UsageError
 from metawsm.naming import validate_name
-from metawsm.supervisor.serve import supervisor_is_running
+from metawsm.supervisor.lock import supervisor_is_running
 
 TERMINAL = frozenset({"guidance_needed", "run_failed", "run_stopped", "run_done"})
 

@@ -9,16 +9,13 @@ running; the next supervisor adopts them.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import gc
 import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO
 
 import anyio
 from anyio.abc import TaskStatus
@@ -33,53 +30,13 @@ from metawsm.store.schema import migrate
 from metawsm.store.writer import StoreWriter
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.events import EventBus, PublishingStore
+from metawsm.supervisor.lock import hold_lock
 from metawsm.supervisor.observer import HostObserver
 from metawsm.supervisor.service import ServiceCore
 
 log = logging.getLogger("metawsm.serve")
 
 Job = Callable[[ServiceCore], Awaitable[None]]
-
-
-class SupervisorRunning(MetawsmError):
-    """Another supervisor holds this root's lock."""
-
-
-@contextlib.contextmanager
-def hold_lock(env: Environment) -> Iterator[IO[str]]:
-    """Take the root's supervisor lock for the duration, or raise :class:`SupervisorRunning`."""
-    env.state_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(env.lock_path, "a+")  # noqa: SIM115 - held open for the whole serve
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown pid"
-            raise SupervisorRunning(
-                f"a supervisor is already running for {env.root} ({holder})",
-                hint="use it: other metawsm commands talk to it through .metawsm/control.sock",
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        yield handle
-    finally:
-        handle.close()
-
-
-def supervisor_is_running(env: Environment) -> bool:
-    """True when some process holds the root's lock (a live supervisor)."""
-    if not env.lock_path.exists():
-        return False
-    with open(env.lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
 
 
 def configure_logging(env: Environment, *, verbose: bool = False) -> logging.Handler:

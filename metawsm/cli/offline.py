@@ -1,0 +1,76 @@
+"""The core the CLI uses when no supervisor is running (imported only then: it brings in the
+store, the providers and the offline operations)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from metawsm.core import (
+    CleanupParams,
+    CloseParams,
+    GuideParams,
+    LoopOps,
+    MergeParams,
+    ReadingCore,
+    RunsParams,
+    Selector,
+    StatusParams,
+    cleanup_plan,
+    event,
+)
+from metawsm.hsm import RunStatus
+from metawsm.runs.spec import RunSpec
+from metawsm.store.client import DirectStore
+from metawsm.supervisor.offline import cleanup_workspaces, stop_run_offline
+
+
+class OfflineCore(LoopOps, ReadingCore):
+    """The core when no supervisor is running: reads SQLite directly; stop and cleanup act on
+    SQLite and tmux directly (the next supervisor reconciles); the rest needs a supervisor."""
+
+    supervisor_up = False
+
+    async def stop(self, params: Selector) -> dict[str, Any]:
+        record = self._record(params)
+        result: dict[str, Any] = {"run_id": record.run_id}
+        if record.status != RunStatus.STOPPED:
+            async with DirectStore(self.env.db_path) as store:
+                result = await stop_run_offline(self.env, store, record.run_id)
+        return {**result, "supervisor": "down"}
+
+    async def cleanup(self, params: CleanupParams) -> dict[str, Any]:
+        record = self._record(params)
+        spec = RunSpec.model_validate_json(record.spec_json)
+        if params.dry_run:
+            return cleanup_plan(record.run_id, spec, keep=params.keep_workspaces)
+        result: dict[str, Any] = {"run_id": record.run_id}
+        async with DirectStore(self.env.db_path) as store:
+            if record.status != RunStatus.STOPPED:
+                result = await stop_run_offline(
+                    self.env, store, record.run_id, reason="cleanup requested"
+                )
+            deleted = [] if params.keep_workspaces else await cleanup_workspaces(self.env, spec)
+            await event(
+                store,
+                record.run_id,
+                "cleanup",
+                f"cleanup completed; workspaces deleted: {len(deleted)}",
+            )
+        return {**result, "workspaces_deleted": deleted, "supervisor": "down"}
+
+    def write_store(self) -> DirectStore:
+        return DirectStore(self.env.db_path)
+
+
+#: The methods that work without a supervisor: params model and core method.
+OFFLINE_METHODS: dict[str, tuple[type[BaseModel], str]] = {
+    "status": (StatusParams, "status"),
+    "runs": (RunsParams, "runs"),
+    "stop": (Selector, "stop"),
+    "cleanup": (CleanupParams, "cleanup"),
+    "guide": (GuideParams, "guide"),
+    "merge": (MergeParams, "merge"),
+    "close": (CloseParams, "close"),
+}
