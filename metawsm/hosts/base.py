@@ -69,6 +69,11 @@ class Host(Protocol):
         """The path's facts, or ``None`` if it does not exist."""
         ...
 
+    async def stat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
+        """:meth:`stat` of many paths in one go (one thread hop locally, one round trip
+        remotely): each a stat, ``None`` when absent, or the error met for that path."""
+        ...
+
     async def remove(self, path: str) -> bool:
         """Remove a file; ``False`` if it was already gone."""
         ...

@@ -101,11 +101,19 @@ class LocalHost:
         await anyio.to_thread.run_sync(write)
 
     async def stat(self, path: str) -> FileStat | None:
-        try:
-            st = await anyio.Path(path).stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return FileStat(st.st_size, st.st_mtime, stat_mod.S_ISDIR(st.st_mode), st.st_mode)
+        return await anyio.to_thread.run_sync(_stat_now, path)
+
+    async def stat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
+        def stat_all() -> list[FileStat | OSError | None]:
+            results: list[FileStat | OSError | None] = []
+            for path in paths:
+                try:
+                    results.append(_stat_now(path))
+                except OSError as exc:
+                    results.append(exc)
+            return results
+
+        return await anyio.to_thread.run_sync(stat_all)
 
     async def remove(self, path: str) -> bool:
         try:
@@ -119,3 +127,12 @@ class LocalHost:
 
     async def listdir(self, path: str) -> list[str]:
         return sorted([p.name async for p in anyio.Path(path).iterdir()])
+
+
+def _stat_now(path: str) -> FileStat | None:
+    """The facts of ``path`` (following links), ``None`` if it does not exist."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return FileStat(st.st_size, st.st_mtime, stat_mod.S_ISDIR(st.st_mode), st.st_mode)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from metawsm.hosts import Host
+from metawsm.hosts import FileStat, Host
 from metawsm.signals import (
     GUIDANCE_REQUEST_FILE,
     IMPLEMENTATION_COMPLETE_FILE,
@@ -82,25 +82,34 @@ class SignalWatcher:
         self._seen.clear()
 
     async def scan(self, *, run_id: str, agent: str, generation: int) -> list[Finding]:
+        # All the stats in one call: this runs for every agent at every recheck, and one
+        # thread hop per file (nine per agent) was the supervisor's main idle cost.
+        wanted = [
+            (posixpath.join(root, name), name, kind, model)
+            for root in self.roots
+            for name, kind, model in _FILES
+        ]
+        stats = await self.host.stat_many([path for path, *_ in wanted])
         findings: list[Finding] = []
-        for root in self.roots:
-            for name, kind, model in _FILES:
-                finding = await self._check(
-                    posixpath.join(root, name),
-                    name,
-                    kind,
-                    model,
-                    run_id=run_id,
-                    agent=agent,
-                    generation=generation,
-                )
-                if finding is not None:
-                    findings.append(finding)
+        for (path, name, kind, model), stat in zip(wanted, stats, strict=True):
+            finding = await self._check(
+                path,
+                stat,
+                name,
+                kind,
+                model,
+                run_id=run_id,
+                agent=agent,
+                generation=generation,
+            )
+            if finding is not None:
+                findings.append(finding)
         return findings
 
     async def _check(
         self,
         path: str,
+        stat: FileStat | OSError | None,
         name: str,
         kind: FindingKind,
         model: type[SignalModel],
@@ -109,10 +118,9 @@ class SignalWatcher:
         agent: str,
         generation: int,
     ) -> Finding | None:
-        try:
-            stat = await self.host.stat(path)
-        except OSError as exc:
-            return self._once(path, (0.0, -1), Finding("problem", name, path, f"unreadable: {exc}"))
+        if isinstance(stat, OSError):
+            found = Finding("problem", name, path, f"unreadable: {stat}")
+            return self._once(path, (0.0, -1), found)
         if stat is None:
             self._seen.pop(path, None)
             return None

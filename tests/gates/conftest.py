@@ -21,7 +21,7 @@ from metawsm.runs.spec import RunSpec
 from metawsm.store.records import DocSyncRecord, RunRecord
 from metawsm.workspaces import GitWorkspaceProvider, Workspace
 from tests.helpers.docs import TicketSpec, write_ticket
-from tests.helpers.git import RepoFactory, git_out, isolate_git
+from tests.helpers.git import RepoFactory, factory, git_env, git_out, host  # noqa: F401 - shared fixtures
 
 RUN_ID = "run-20260208-101500"
 DONE = "pytest -q passes and the CLI prints the new status"
@@ -33,24 +33,6 @@ DOC_HOME = "metawsm"
 def anyio_backend() -> str:
     """Gates and merges run under the asyncio backend in production."""
     return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(monkeypatch)
-
-
-@pytest.fixture
-def factory(tmp_path: Path) -> RepoFactory:
-    """Makes clones under ``<tmp>/src``."""
-    base = tmp_path / "src"
-    base.mkdir()
-    return RepoFactory(base)
-
-
-@pytest.fixture
-def host() -> LocalHost:
-    return LocalHost()
 
 
 def commit_all(repo: Path | str, message: str) -> None:
@@ -70,7 +52,7 @@ def write_validation(folder: Path | str, **fields: Any) -> Path:
 class GateWorld:
     """A run whose every close gate passes, and the knobs to break each one."""
 
-    def __init__(self, tmp_path: Path, factory: RepoFactory, host: LocalHost) -> None:
+    def __init__(self, tmp_path: Path, factory: RepoFactory, host: LocalHost) -> None:  # noqa: F811
         self.tmp_path = tmp_path
         self.factory = factory
         self.host = host
@@ -144,7 +126,7 @@ class GateWorld:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, factory: RepoFactory, host: LocalHost) -> GateWorld:
+async def world(tmp_path: Path, factory: RepoFactory, host: LocalHost) -> GateWorld:  # noqa: F811
     """A completed bootstrap run of ticket ``METAWSM-1`` that passes every close gate."""
     built = GateWorld(tmp_path, factory, host)
     await built.add_ticket("METAWSM-1")

@@ -15,10 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from metawsm.hosts import LocalHost
+
 __all__ = [
     "GIT_TEST_ENV",
     "RepoFactory",
+    "factory",
+    "git_env",
     "git_out",
+    "host",
     "isolate_git",
 ]
 
@@ -105,3 +110,26 @@ class RepoFactory:
         sha = self.commit(other, message, {f"upstream-{other.name}.txt": message + "\n"})
         git_out(other, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
         return sha
+
+
+# -- fixtures: import them into a test package's conftest.py ---------------------------------
+
+
+@pytest.fixture(autouse=True)
+def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every git command of the test, its own and the code's, runs isolated."""
+    isolate_git(monkeypatch)
+
+
+@pytest.fixture
+def factory(tmp_path: Path) -> RepoFactory:
+    """Makes clones (and their bare origins) under ``<tmp>/src``."""
+    base = tmp_path / "src"
+    base.mkdir()
+    return RepoFactory(base)
+
+
+@pytest.fixture
+def host() -> LocalHost:
+    """This machine, as the code under test sees it."""
+    return LocalHost()

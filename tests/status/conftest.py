@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from metawsm.hosts import LocalHost
-from tests.helpers.git import isolate_git
+from tests.helpers.git import git_env, host  # noqa: F401 - shared fixtures
 from tests.helpers.tmux import tmux_server, tmux_tmpdir
 
 __all__ = ["tmux_server", "tmux_tmpdir"]
@@ -23,19 +22,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(autouse=True)
-def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(monkeypatch)
-
-
 @pytest.fixture
 def workspaces_root(tmp_path: Path) -> Path:
     """``<tmp>/workspaces``: each workspace is ``<root>/<ws>/<repo>``."""
     root = tmp_path / "workspaces"
     root.mkdir()
     return root
-
-
-@pytest.fixture
-def host() -> LocalHost:
-    return LocalHost()

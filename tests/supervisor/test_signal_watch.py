@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -379,10 +380,10 @@ class FlakyHost(LocalHost):
         self.read_error: OSError | None = None
         self.remove_before_read = False
 
-    async def stat(self, path: str) -> FileStat | None:
+    async def stat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
         if self.stat_error is not None:
-            raise self.stat_error
-        return await super().stat(path)
+            return [self.stat_error for _ in paths]
+        return await super().stat_many(paths)
 
     async def read_bytes(self, path: str, *, limit: int | None = None) -> bytes:
         if self.remove_before_read:

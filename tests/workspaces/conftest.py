@@ -6,33 +6,12 @@ or system git config, so results do not depend on the machine.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from metawsm.hosts import LocalHost
-from tests.helpers.git import RepoFactory, isolate_git
+from tests.helpers.git import factory, git_env, host  # noqa: F401 - shared fixtures
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Workspace code runs under the asyncio backend in production (ARCHITECTURE.md §3)."""
     return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(monkeypatch)
-
-
-@pytest.fixture
-def factory(tmp_path: Path) -> RepoFactory:
-    """Makes clones (and their bare origins) under ``<tmp>/src``."""
-    base = tmp_path / "src"
-    base.mkdir()
-    return RepoFactory(base)
-
-
-@pytest.fixture
-def host() -> LocalHost:
-    return LocalHost()
