@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, field_validator
 
-from metawsm.bootstrap import Brief, render_brief_doc, upsert_brief_op
 from metawsm.errors import NotFoundError, UsageError
 from metawsm.hsm import ACTIVE_RUN_STATUSES, EntityKind, RunStatus
+from metawsm.loop.bootstrap import Brief, render_brief_doc, upsert_brief_op
 from metawsm.naming import validate_name
 from metawsm.runs.plan import build_plan, seed_agents
 from metawsm.runs.spec import RunRequest, RunSpec, resolve_run
@@ -259,7 +259,7 @@ class LoopOps:
             return resolve_run_id(reader, selector)
 
     async def guide(self, params: GuideParams) -> dict[str, Any]:
-        from metawsm.guidance import answer_oldest
+        from metawsm.loop.guidance import answer_oldest
 
         record = self._record(params)
         async with self.write_store() as store:
@@ -267,7 +267,7 @@ class LoopOps:
                 return await answer_oldest(self.env, store, reader, record.run_id, params.answer)
 
     async def merge(self, params: MergeParams) -> dict[str, Any]:
-        from metawsm.loop import merge_run
+        from metawsm.loop.close import merge_run
 
         record = self._record(params)
         async with self.write_store() as store:
@@ -276,7 +276,7 @@ class LoopOps:
             )
 
     async def close(self, params: CloseParams) -> dict[str, Any]:
-        from metawsm.loop import close_run
+        from metawsm.loop.close import close_run
 
         record = self._record(params)
         async with self.write_store() as store:

@@ -29,8 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from metawsm.errors import MetawsmError, UsageError
-from metawsm.signals import (
+from metawsm.agents.signals import (
     ENV_GENERATION,
     GUIDANCE_REQUEST_FILE,
     GUIDANCE_RESPONSE_FILE,
@@ -50,6 +49,7 @@ from metawsm.signals import (
     stale_reason,
     write_signal_atomic,
 )
+from metawsm.errors import MetawsmError, UsageError
 
 USAGE = "usage: python -m metawsm.agents.scripted SCRIPT.json"
 PREFIX = "[scripted]"

@@ -13,15 +13,7 @@ from typing import Annotated, Any
 import anyio
 from cyclopts import App, Parameter
 
-from metawsm.bootstrap import collect_brief
-from metawsm.cli import app
-from metawsm.cli.common import call, load_env, print_json
-from metawsm.cli.run_cmds import Flag, JsonFlag, Multi, report, submit
-from metawsm.control.client import ControlClient, SupervisorUnreachable
-from metawsm.errors import UsageError
-from metawsm.naming import normalize_tokens
-from metawsm.runs.spec import RunRequest
-from metawsm.signals import (
+from metawsm.agents.signals import (
     GuidanceRequest,
     ImplementationComplete,
     SignalModel,
@@ -30,6 +22,14 @@ from metawsm.signals import (
     signal_env_from_environ,
     write_signal_atomic,
 )
+from metawsm.cli import app
+from metawsm.cli.common import call, load_env, print_json
+from metawsm.cli.run_cmds import Flag, JsonFlag, Multi, report, submit
+from metawsm.control.client import ControlClient, SupervisorUnreachable
+from metawsm.errors import UsageError
+from metawsm.loop.bootstrap import collect_brief
+from metawsm.naming import normalize_tokens
+from metawsm.runs.spec import RunRequest
 
 
 def _ask(prompt: str) -> str | None:

@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from metawsm.errors import UsageError
 from metawsm.naming import normalize_tokens, validate_name
 from metawsm.policy import AgentEntry, AgentProfile, Policy, metawsm_root_of, resolve_under
-from metawsm.policy_model import quote
+from metawsm.policy.model import quote
 
 __all__ = [
     "SCRIPTED_MODULE",

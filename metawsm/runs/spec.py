@@ -57,7 +57,7 @@ from metawsm.policy import (
     resolve_policy_path,
     resolve_under,
 )
-from metawsm.policy_model import quote
+from metawsm.policy.model import quote
 from metawsm.runs.profiles import AgentSpec, resolve_agents
 from metawsm.store.db import format_utc
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import anyio
 
-from metawsm import gitops
+from metawsm.hosts import git as gitops
 from metawsm.hosts.base import Host
 from metawsm.hosts.errors import CommandFailed, HostError
 from metawsm.status.views import MAX_DIFF_LINES, RepoDiffView, WorkspaceDiffView

@@ -26,23 +26,23 @@ from anyio.abc import TaskStatus
 
 from actors import Actor, ActorStopped, Failed, InboxFull
 from actors.mailbox import Mailbox
-from metawsm.health import Observation, Thresholds, assess
-from metawsm.hosts import Host
-from metawsm.hsm import AgentStatus, EntityKind, HealthState
-from metawsm.signals import (
+from metawsm.agents.signals import (
     AGENT_SIGNAL_FILES,
     GuidanceRequest,
     ImplementationComplete,
     ValidationResult,
 )
+from metawsm.hosts import Host
+from metawsm.hosts.tmux import PaneState, TmuxError, TmuxServer
+from metawsm.hsm import AgentStatus, EntityKind, HealthState
 from metawsm.status import LiveAgent
 from metawsm.store import ops
 from metawsm.store.client import StoreClient
 from metawsm.store.db import format_utc
 from metawsm.store.records import AgentRecord, NewEvent
+from metawsm.supervisor.health import Observation, Thresholds, assess
 from metawsm.supervisor.observer import HostObserver, Tick
 from metawsm.supervisor.signal_watch import SignalWatcher, agent_signal_root
-from metawsm.tmux import PaneState, TmuxError, TmuxServer
 
 log = logging.getLogger("metawsm.agent")
 

@@ -15,8 +15,8 @@ from metawsm.docs.base import DocsProvider
 from metawsm.docs.docmgr_cli import DocmgrCliProvider
 from metawsm.docs.native import NativeDocsProvider
 from metawsm.hosts import LocalHost
+from metawsm.hosts.tmux import TmuxServer
 from metawsm.policy import Policy, load_policy, resolve_under
-from metawsm.tmux import TmuxServer
 from metawsm.workspaces.base import WorkspaceProvider
 from metawsm.workspaces.git import GitWorkspaceProvider
 from metawsm.workspaces.wsm import WsmWorkspaceProvider

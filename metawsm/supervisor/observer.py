@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import anyio
 from anyio.abc import TaskStatus
 
-from metawsm.tmux import Snapshot, TmuxServer, TmuxUnavailable
+from metawsm.hosts.tmux import Snapshot, TmuxServer, TmuxUnavailable
 
 log = logging.getLogger("metawsm.observer")
 

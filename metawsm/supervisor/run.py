@@ -31,7 +31,6 @@ from actors import (
 )
 from metawsm.docs.seed import seed_ticket
 from metawsm.errors import MetawsmError
-from metawsm.health import Thresholds
 from metawsm.hsm import AgentStatus, EntityKind, RunStatus, StepStatus, can_transition
 from metawsm.runs.spec import RunSpec
 from metawsm.status import LiveAgent
@@ -41,6 +40,7 @@ from metawsm.store.reader import Reader
 from metawsm.store.records import AgentRecord, DocSyncRecord, NewEvent, StepRecord
 from metawsm.supervisor.agent import AgentActor, AgentContext, Respawn, Start, StartError, Stop
 from metawsm.supervisor.environment import Environment
+from metawsm.supervisor.health import Thresholds
 from metawsm.supervisor.observer import HostObserver
 from metawsm.supervisor.signal_watch import signal_roots
 from metawsm.workspaces.base import Workspace

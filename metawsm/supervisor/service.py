@@ -12,7 +12,6 @@ from typing import Any
 import anyio
 
 from actors import ActorError, ActorRef, Restart, Supervisor, UnknownChild
-from metawsm.bootstrap import Brief
 from metawsm.control.protocol import Notification
 from metawsm.control.server import Send
 from metawsm.core import (
@@ -36,7 +35,8 @@ from metawsm.core import (
 )
 from metawsm.errors import MetawsmError, TransitionError
 from metawsm.hsm import EntityKind, RunStatus, can_transition
-from metawsm.loop import prepare_iteration
+from metawsm.loop.bootstrap import Brief
+from metawsm.loop.iterate import prepare_iteration
 from metawsm.runs.spec import RunSpec
 from metawsm.status import LiveAgent
 from metawsm.store.client import StoreClient

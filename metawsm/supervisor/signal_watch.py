@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from metawsm.hosts import FileStat, Host
-from metawsm.signals import (
+from metawsm.agents.signals import (
     GUIDANCE_REQUEST_FILE,
     IMPLEMENTATION_COMPLETE_FILE,
     MAX_SIGNAL_BYTES,
@@ -31,6 +30,7 @@ from metawsm.signals import (
     parse_signal,
     stale_reason,
 )
+from metawsm.hosts import FileStat, Host
 
 FindingKind = Literal["guidance", "complete", "validate", "rejected", "problem"]
 

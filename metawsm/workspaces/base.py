@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from metawsm import gitops
+from metawsm.hosts import git as gitops
 from metawsm.hosts.base import Host
-from metawsm.merge import RepoMerge
 from metawsm.workspaces.errors import WorkspaceError, WorkspaceNotFound
+from metawsm.workspaces.merge import RepoMerge
 
 __all__ = ["Workspace", "WorkspaceProvider"]
 
@@ -102,10 +102,11 @@ class WorkspaceProvider(Protocol):
         """Merge the workspace's branch into its base branch in every repo; one result each.
 
         A worktree with uncommitted or untracked files is refused before anything is merged
-        (:class:`~metawsm.merge.MergeBlocked`); a repo already merged reports ``up_to_date``.
-        ``WorkspaceNotFound`` if not recorded. The workspace itself is kept. The ``git``
-        provider merges all repos or none (:func:`~metawsm.merge.merge_workspace`); ``wsm``
-        is bound by what ``wsm merge`` does (contracts §D.6).
+        (:class:`~metawsm.workspaces.merge.MergeBlocked`); a repo already merged reports
+        ``up_to_date``. ``WorkspaceNotFound`` if not recorded. The workspace itself is kept.
+        The ``git`` provider merges all repos or none
+        (:func:`~metawsm.workspaces.merge.merge_workspace`); ``wsm`` is bound by what
+        ``wsm merge`` does (contracts §D.6).
         """
         ...
 

@@ -28,9 +28,9 @@ Decisions, each kept from or made against the original (original-metawsm.md §5.
   committed work stays reachable in the clone. Without ``force`` it refuses dirty worktrees.
 - ``.metawsm/`` is added to each clone's ``info/exclude`` (shared by its worktrees), so signal
   files agents write inside a worktree never make it dirty.
-- **Merge** is :func:`metawsm.merge.merge_workspace` into the recorded base branch of the clones
-  recorded in the manifest (where the branch lives, even if the policy's ``workspace.repos``
-  has changed since): all repos or none, never a half-merge, the workspace kept.
+- **Merge** is :func:`metawsm.workspaces.merge.merge_workspace` into the recorded base branch of
+  the clones recorded in the manifest (where the branch lives, even if the policy's
+  ``workspace.repos`` has changed since): all repos or none, never a half-merge, the workspace kept.
 """
 
 from __future__ import annotations
@@ -44,11 +44,10 @@ from datetime import UTC, datetime
 import anyio
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from metawsm import gitops
 from metawsm.errors import UsageError
+from metawsm.hosts import git as gitops
 from metawsm.hosts.base import Host
 from metawsm.hosts.errors import HostError
-from metawsm.merge import RepoMerge, merge_workspace
 from metawsm.naming import normalize_tokens, validate_name
 from metawsm.workspaces.base import Workspace, require_complete
 from metawsm.workspaces.errors import (
@@ -61,6 +60,7 @@ from metawsm.workspaces.errors import (
     WorkspaceExists,
     WorkspaceNotFound,
 )
+from metawsm.workspaces.merge import RepoMerge, merge_workspace
 
 __all__ = ["MANIFEST", "GitWorkspaceProvider", "WorkspaceManifest"]
 

@@ -42,11 +42,10 @@ from dataclasses import dataclass, replace
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from metawsm import gitops
 from metawsm.errors import UsageError
+from metawsm.hosts import git as gitops
 from metawsm.hosts.base import CommandResult, Host
 from metawsm.hosts.errors import HostError
-from metawsm.merge import MergeBlocked, MergeError, MergeStatus, RepoMerge
 from metawsm.naming import normalize_tokens, validate_name
 from metawsm.workspaces.base import Workspace, require_complete
 from metawsm.workspaces.errors import (
@@ -59,6 +58,7 @@ from metawsm.workspaces.errors import (
     WorkspaceExists,
     WorkspaceNotFound,
 )
+from metawsm.workspaces.merge import MergeBlocked, MergeError, MergeStatus, RepoMerge
 
 __all__ = ["WsmWorkspaceProvider"]
 

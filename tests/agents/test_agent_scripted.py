@@ -14,7 +14,7 @@ import pytest
 from agents_kit import AGENT_TIMEOUT, Workspace, git, isolated_git_env, wait_for
 
 from metawsm.agents.scripted import Script, main
-from metawsm.signals import (
+from metawsm.agents.signals import (
     GUIDANCE_REQUEST_FILE,
     GUIDANCE_RESPONSE_FILE,
     GuidanceRequest,

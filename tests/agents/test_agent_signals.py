@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from metawsm.errors import MetawsmError, UsageError
-from metawsm.signals import (
+from metawsm.agents.signals import (
     GUIDANCE_REQUEST_FILE,
     MAX_SIGNAL_BYTES,
     SIGNAL_DIR_NAME,
@@ -38,6 +37,7 @@ from metawsm.signals import (
     stale_reason,
     write_signal_atomic,
 )
+from metawsm.errors import MetawsmError, UsageError
 
 
 def parse(model: type[SignalT], payload: Any) -> SignalT:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from metawsm.bootstrap import FIELDS, collect_brief, render_brief_doc, upsert_brief_op
 from metawsm.errors import UsageError
+from metawsm.loop.bootstrap import FIELDS, collect_brief, render_brief_doc, upsert_brief_op
 from metawsm.store.db import connect
 from metawsm.store.ops import execute_ops
 from metawsm.store.schema import migrate

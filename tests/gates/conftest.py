@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import pytest
 
-from metawsm.gates import CloseContext, RunBrief
 from metawsm.hosts import LocalHost
+from metawsm.loop.gates import CloseContext, RunBrief
 from metawsm.naming import workspace_name_for
 from metawsm.runs.spec import RunSpec
 from metawsm.store.records import DocSyncRecord, RunRecord

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from metawsm import gitops
-from metawsm.gates import GateError, check_close_gates
+from metawsm.hosts import git as gitops
+from metawsm.loop.gates import GateError, check_close_gates
 from metawsm.workspaces import Workspace
 from tests.gates.conftest import DOC_HOME, DONE, GateWorld, commit_all, write_validation
 from tests.helpers.docs import TicketSpec, write_ticket

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from metawsm.errors import NotFoundError
-from metawsm.gates import (
+from metawsm.loop.gates import (
     GateError,
     RunBrief,
     check_close_gates,

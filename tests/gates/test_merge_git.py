@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from metawsm import gitops
 from metawsm.hosts import LocalHost
-from metawsm.merge import MergeBlocked, MergeConflict, MergeError, merge_workspace
+from metawsm.hosts import git as gitops
 from metawsm.workspaces import GitWorkspaceProvider, Workspace, WorkspaceNotFound
 from metawsm.workspaces.base import WorkspaceProvider
+from metawsm.workspaces.merge import MergeBlocked, MergeConflict, MergeError, merge_workspace
 from tests.gates.conftest import commit_all
 from tests.helpers.git import RepoFactory, git_out
 

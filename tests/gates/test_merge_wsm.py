@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from metawsm.hosts import LocalHost
-from metawsm.merge import MergeBlocked, MergeError
 from metawsm.workspaces import Workspace, WorkspaceNotFound, WsmWorkspaceProvider
+from metawsm.workspaces.merge import MergeBlocked, MergeError
 from tests.gates.conftest import commit_all
 from tests.helpers import fake_wsm
 from tests.helpers.git import RepoFactory, git_out

@@ -26,7 +26,7 @@ import anyio
 import pytest
 
 from metawsm.hosts import CommandResult, Host, LocalHost
-from metawsm.tmux import PaneState, TmuxServer
+from metawsm.hosts.tmux import PaneState, TmuxServer
 
 __all__ = [
     "SOCKET_PREFIX",

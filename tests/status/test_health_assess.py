@@ -1,13 +1,13 @@
-"""The health table (metawsm.health): one observation of a pane → status and health."""
+"""The health table (metawsm.supervisor.health): one observation of a pane → status and health."""
 
 from __future__ import annotations
 
 import pytest
 
-from metawsm.health import Assessment, Observation, Thresholds, assess, is_unhealthy
+from metawsm.hosts.tmux import PaneState, Snapshot
 from metawsm.hsm import AgentStatus, HealthState
-from metawsm.policy_model import HealthPolicy, Policy
-from metawsm.tmux import PaneState, Snapshot
+from metawsm.policy.model import HealthPolicy, Policy
+from metawsm.supervisor.health import Assessment, Observation, Thresholds, assess, is_unhealthy
 
 NOW = 1_000_000.0
 LIMITS = Thresholds(idle=300, activity_stalled=900, progress_stalled=1200)

@@ -7,10 +7,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from metawsm.health import Observation, Thresholds, assess
 from metawsm.hosts import LocalHost
+from metawsm.hosts.tmux import TmuxServer, TmuxUnavailable
 from metawsm.hsm import AgentStatus, HealthState
-from metawsm.tmux import TmuxServer, TmuxUnavailable
+from metawsm.supervisor.health import Observation, Thresholds, assess
 from tests.helpers.tmux import sh, tmux_session, wait_for_pane
 
 pytestmark = pytest.mark.anyio
@@ -22,7 +22,7 @@ LIMITS = Thresholds()
 def utf8_tmux_client(monkeypatch: pytest.MonkeyPatch) -> None:
     # The git fixtures set LC_ALL=C, and a tmux 3.3a client in a non-UTF-8 locale prints the
     # snapshot's \x1f field separator as "_", so every row would read as unparsable (unknown).
-    # metawsm.tmux should force UTF-8 itself (tmux -u); until then the test sets the locale.
+    # metawsm.hosts.tmux should force UTF-8 itself (tmux -u); until then the test sets the locale.
     monkeypatch.setenv("LC_ALL", "C.UTF-8")
 
 

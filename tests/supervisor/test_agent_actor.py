@@ -19,6 +19,7 @@ import pytest
 
 from actors import ChildInfo, Supervisor
 from metawsm.core import SubmitParams
+from metawsm.hosts.tmux import Snapshot
 from metawsm.runs.spec import RunRequest
 from metawsm.status import LiveAgent
 from metawsm.store.records import AgentRecord
@@ -27,7 +28,6 @@ from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.observer import Tick
 from metawsm.supervisor.serve import serve
 from metawsm.supervisor.service import ServiceCore
-from metawsm.tmux import Snapshot
 from tests.supervisor.world import HOLD, World
 
 WAIT = 15.0

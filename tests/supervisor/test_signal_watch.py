@@ -16,9 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metawsm.hosts import LocalHost
-from metawsm.hosts.base import FileStat
-from metawsm.signals import (
+from metawsm.agents.signals import (
     GUIDANCE_REQUEST_FILE,
     IMPLEMENTATION_COMPLETE_FILE,
     MAX_SIGNAL_BYTES,
@@ -27,6 +25,8 @@ from metawsm.signals import (
     ImplementationComplete,
     ValidationResult,
 )
+from metawsm.hosts import LocalHost
+from metawsm.hosts.base import FileStat
 from metawsm.supervisor.signal_watch import (
     Finding,
     SignalWatcher,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from metawsm.signals import (
+from metawsm.agents.signals import (
     AGENT_SIGNAL_FILES,
     GUIDANCE_REQUEST_FILE,
     GUIDANCE_RESPONSE_FILE,

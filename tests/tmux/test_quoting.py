@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from metawsm.tmux import InvalidSessionName, TmuxServer, validate_session_name
+from metawsm.hosts.tmux import InvalidSessionName, TmuxServer, validate_session_name
 from tests.helpers.tmux import sh, tmux_session, wait_for_pane
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from metawsm.tmux import NoSuchSession, SessionExists, TmuxError, TmuxServer
+from metawsm.hosts.tmux import NoSuchSession, SessionExists, TmuxError, TmuxServer
 from tests.helpers.tmux import capture_until, sh, tmux_session, wait_for_pane
 
 pytestmark = pytest.mark.anyio

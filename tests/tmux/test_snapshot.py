@@ -13,7 +13,7 @@ import pytest
 from anyio.abc import SocketStream
 
 from metawsm.hosts import LocalHost
-from metawsm.tmux import Snapshot, TmuxError, TmuxServer, TmuxUnavailable, parse_snapshot
+from metawsm.hosts.tmux import Snapshot, TmuxError, TmuxServer, TmuxUnavailable, parse_snapshot
 from tests.helpers.tmux import (
     EnvHost,
     private_tmux_server,

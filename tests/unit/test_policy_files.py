@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from metawsm.policy import load_policy, policy_json_schema, validate_policy_data
-from metawsm.policy_gen import main as generate
-from metawsm.policy_gen import rendered
+from metawsm.policy.gen import main as generate
+from metawsm.policy.gen import rendered
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "policy" / "examples").glob("*.json"))
@@ -19,7 +19,7 @@ EXAMPLES = sorted((ROOT / "policy" / "examples").glob("*.json"))
 def test_generated_file_matches_the_model(relative: Path) -> None:
     expected = rendered(ROOT)[relative]
     actual = (ROOT / relative).read_text(encoding="utf-8")
-    assert actual == expected, f"{relative} is stale: run `python -m metawsm.policy_gen`"
+    assert actual == expected, f"{relative} is stale: run `python -m metawsm.policy.gen`"
 
 
 def test_generator_check_mode_passes_on_this_checkout() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from metawsm import gitops
 from metawsm.errors import NotFoundError, UsageError
 from metawsm.hosts import CommandResult, LocalHost
+from metawsm.hosts import git as gitops
 from metawsm.workspaces import (
     BaseBranchNotFound,
     BranchExists,

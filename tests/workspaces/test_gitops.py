@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from metawsm import gitops
 from metawsm.hosts import CommandFailed, LocalHost
+from metawsm.hosts import git as gitops
 from tests.helpers.git import RepoFactory, git_out
 
 pytestmark = pytest.mark.anyio

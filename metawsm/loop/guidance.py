@@ -10,18 +10,18 @@ import posixpath
 from datetime import UTC, datetime
 from typing import Any
 
-from metawsm.docs.native import NativeDocsProvider
-from metawsm.docs.seed import workspace_docs_root
-from metawsm.errors import MetawsmError, UsageError
-from metawsm.hsm import EntityKind, RunStatus
-from metawsm.runs.spec import RunSpec
-from metawsm.signals import (
+from metawsm.agents.signals import (
     AGENT_SIGNAL_FILES,
     GUIDANCE_REQUEST_FILE,
     GUIDANCE_RESPONSE_FILE,
     GuidanceResponse,
     render_signal,
 )
+from metawsm.docs.native import NativeDocsProvider
+from metawsm.docs.seed import workspace_docs_root
+from metawsm.errors import MetawsmError, UsageError
+from metawsm.hsm import EntityKind, RunStatus
+from metawsm.runs.spec import RunSpec
 from metawsm.store.client import WriteHelpers
 from metawsm.store.reader import Reader
 from metawsm.supervisor.environment import Environment

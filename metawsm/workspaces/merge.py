@@ -40,8 +40,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from metawsm import gitops
 from metawsm.errors import MetawsmError
+from metawsm.hosts import git as gitops
 from metawsm.hosts.base import Host
 from metawsm.hosts.errors import HostError
 

@@ -3,7 +3,7 @@
 :func:`evaluate` takes file content already merged over the defaults (see
 :func:`metawsm.policy.merge_over_defaults`) and returns the policy, or every ``(key, message)``
 error. Type errors and single-key rules come from the pydantic models
-(:mod:`metawsm.policy_model`); the values they reject are then replaced by their defaults so
+(:mod:`metawsm.policy.model`); the values they reject are then replaced by their defaults so
 the rules that compare keys still run over the rest of the file. Errors are ordered as the
 original validated (version, strategy, session pattern, docs, endpoints, base branch, health,
 operator, forum, git_pr, step retries, profiles, agents), then the keys this design adds.
@@ -22,7 +22,7 @@ from pydantic_core import ErrorDetails, to_jsonable_python
 
 from metawsm.errors import UsageError
 from metawsm.naming import validate_name
-from metawsm.policy_model import RULE_ERROR_TYPE, Policy, quote
+from metawsm.policy.model import RULE_ERROR_TYPE, Policy, quote
 
 # The name rule is metawsm.naming's, so a name from the policy and one from a flag meet
 # one rule and one wording.

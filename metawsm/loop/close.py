@@ -1,4 +1,4 @@
-"""The operator's loop after agents start: guide, iterate, merge, close.
+"""Merge and close a run: the gates, then the merges, then the ticket.
 
 Each operation takes the environment, a store to write through and a reader, so the supervisor
 and the offline CLI run the same code; the supervisor adds only what needs its actors (restarting
@@ -11,9 +11,8 @@ import dataclasses
 from typing import Any
 
 from metawsm.errors import MetawsmError, UsageError
-from metawsm.gates import GateError, check_close_gates, gate_report, load_close_context
-from metawsm.guidance import append_feedback, clear_agent_signals
 from metawsm.hsm import EntityKind, RunStatus
+from metawsm.loop.gates import GateError, check_close_gates, gate_report, load_close_context
 from metawsm.runs.spec import RunSpec
 from metawsm.store.client import WriteHelpers
 from metawsm.store.reader import Reader
@@ -21,43 +20,12 @@ from metawsm.store.records import NewEvent, RunRecord
 from metawsm.supervisor.environment import Environment
 
 
-async def _event(store: WriteHelpers, run_id: str, event_type: str, message: str) -> None:
+async def record_event(store: WriteHelpers, run_id: str, event_type: str, message: str) -> None:
     await store.append_event(NewEvent(run_id, "run", run_id, event_type, message=message))
 
 
-def _spec(record: RunRecord) -> RunSpec:
+def run_spec(record: RunRecord) -> RunSpec:
     return RunSpec.model_validate_json(record.spec_json)
-
-
-async def prepare_iteration(
-    env: Environment, store: WriteHelpers, record: RunRecord, feedback: str, *, dry_run: bool
-) -> dict[str, Any]:
-    """Check an iterate request, then clear signal files and record the feedback (the restart
-    that follows is the caller's: with a supervisor, through its run controller)."""
-    if not feedback.strip():
-        raise UsageError("feedback cannot be empty", hint='--feedback "what to change"')
-    if record.status == RunStatus.CLOSED:
-        raise MetawsmError(f"run {record.run_id} is closed and cannot iterate")
-    spec = _spec(record)
-    if not spec.workspaces:
-        raise MetawsmError(f"run {record.run_id} has no workspaces for iteration")
-    if dry_run:
-        return {
-            "run_id": record.run_id,
-            "dry_run": True,
-            "actions": [
-                "clear completion, validation and guidance files in both signal roots",
-                "append the feedback to .metawsm/operator-feedback.md and the ticket's "
-                "reference/99-operator-feedback.md",
-                "restart every agent as a new generation",
-            ],
-        }
-    cleared = await clear_agent_signals(env, spec)
-    written = await append_feedback(env, spec, feedback)
-    await _event(
-        store, record.run_id, "iterate", f"feedback recorded; {cleared} signal file(s) cleared"
-    )
-    return {"run_id": record.run_id, "signals_cleared": cleared, "feedback_files": written}
 
 
 async def merge_run(
@@ -74,7 +42,7 @@ async def merge_run(
         raise MetawsmError(
             f"run {record.run_id} must be completed before merge (current: {record.status})"
         )
-    spec = _spec(record)
+    spec = run_spec(record)
     names = sorted(set(spec.workspaces.values()))
     if not names:
         raise MetawsmError(f"run {record.run_id} has no workspaces to merge")
@@ -90,7 +58,7 @@ async def merge_run(
         merged = await provider.merge(name)
         results[name] = [dataclasses.asdict(m) for m in merged]
     count = sum(1 for repos in results.values() for m in repos if m["status"] == "merged")
-    await _event(
+    await record_event(
         store, record.run_id, "merge", f"merged {count} repo(s) in {len(names)} workspace(s)"
     )
     return {"run_id": record.run_id, "workspaces": results}
@@ -117,7 +85,7 @@ async def close_run(
     if record.status == RunStatus.CLOSING:
         # A close that failed half-way: the gates were met then; run again from merge.
         ctx = dataclasses.replace(ctx, run=dataclasses.replace(ctx.run, status=RunStatus.COMPLETED))
-    spec = _spec(record)
+    spec = run_spec(record)
     entry = changelog_entry.strip() or f"Closed by metawsm run {record.run_id}"
     if dry_run:
         report = await gate_report(ctx)
@@ -164,4 +132,4 @@ async def close_run(
     }
 
 
-__all__ = ["GateError", "close_run", "merge_run", "prepare_iteration"]
+__all__ = ["GateError", "close_run", "merge_run"]

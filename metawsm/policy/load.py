@@ -6,7 +6,7 @@ wholesale); then every rule is checked. Unlike the original, which stopped at th
 rule, every error is collected, each with the key it is about, in the original's validation order
 (then the keys this design adds). Unknown keys and wrong types are errors too.
 
-The models live in :mod:`metawsm.policy_model` and are re-exported here. The name rule
+The models live in :mod:`metawsm.policy.model` and are re-exported here. The name rule
 (:data:`NAME_PATTERN`, :func:`validate_name`) is shared with the rest of metawsm for agents,
 profiles, repos, hosts, tickets and run ids.
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from metawsm.errors import PolicyError, PolicyValidationError
 from metawsm.naming import NAME_PATTERN, validate_name
-from metawsm.policy_model import (
+from metawsm.policy.model import (
     RUNNERS,
     SUPPORTED_CHECKS,
     AgentEntry,
@@ -38,7 +38,7 @@ from metawsm.policy_model import (
     RunnerOptions,
     quote,
 )
-from metawsm.policy_rules import evaluate, format_key
+from metawsm.policy.rules import evaluate, format_key
 
 __all__ = [
     "DEFAULT_POLICY_PATH",

@@ -422,7 +422,7 @@ async def newest_change_mtime(host: Host, repo: str, *, limit: int = 500) -> flo
     return newest
 
 
-# -- merging (used by metawsm.merge) --------------------------------------------------------------
+# -- merging (used by metawsm.workspaces.merge) ----------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,8 @@ Where this differs from the original, on purpose:
   original matched any folder named ``<ticket>--*`` under a hard-coded ``ttmp``, so
   ``METAWSM-1`` was "found" by a ``METAWSM-10--x`` folder.
 - ``validation-result.json`` is read from both signal folders, the workspace root's and the
-  doc home repo's (:func:`metawsm.signals.signal_dirs`); the first that parses wins, as in the
-  original. An unusable file (half-written, not JSON) counts as missing; the hint says why.
+  doc home repo's (:func:`metawsm.agents.signals.signal_dirs`); the first that parses wins, as
+  in the original. An unusable file (half-written, not JSON) counts as missing; the hint says why.
 - A workspace that cannot be found fails gate ``workspace`` instead of aborting with a lookup
   error, so a report still lists everything else.
 
@@ -55,17 +55,7 @@ from pathlib import Path
 
 import anyio
 
-from metawsm import gitops
-from metawsm.docs.base import Ticket
-from metawsm.docs.errors import DocsError
-from metawsm.docs.root import DEFAULT_ROOT
-from metawsm.docs.seed import locate_seeded, workspace_docs_root
-from metawsm.errors import MetawsmError, NotFoundError
-from metawsm.hosts.base import Host
-from metawsm.hosts.errors import HostError
-from metawsm.hosts.local import LocalHost
-from metawsm.runs.spec import RunSpec
-from metawsm.signals import (
+from metawsm.agents.signals import (
     MAX_SIGNAL_BYTES,
     VALIDATION_RESULT_FILE,
     ParsedSignal,
@@ -76,6 +66,16 @@ from metawsm.signals import (
     read_signal,
     signal_dirs,
 )
+from metawsm.docs.base import Ticket
+from metawsm.docs.errors import DocsError
+from metawsm.docs.root import DEFAULT_ROOT
+from metawsm.docs.seed import locate_seeded, workspace_docs_root
+from metawsm.errors import MetawsmError, NotFoundError
+from metawsm.hosts import git as gitops
+from metawsm.hosts.base import Host
+from metawsm.hosts.errors import HostError
+from metawsm.hosts.local import LocalHost
+from metawsm.runs.spec import RunSpec
 from metawsm.store.reader import Reader
 from metawsm.store.records import DocSyncRecord, RunRecord
 from metawsm.workspaces.base import Workspace, WorkspaceProvider

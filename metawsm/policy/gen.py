@@ -1,6 +1,6 @@
 """Generate the policy data files from the model, so they can never drift from it.
 
-``python -m metawsm.policy_gen`` rewrites, under the project root:
+``python -m metawsm.policy.gen`` rewrites, under the project root:
 
 - ``policy/default.json``: the default policy (what ``metawsm policy-init`` writes),
 - ``policy/schema.json``: the JSON Schema of the policy file,
@@ -24,12 +24,12 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from metawsm.policy import default_policy_json, policy_json_schema
-from metawsm.policy_model import Policy
+from metawsm.policy.model import Policy
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 """The checkout this module lives in: where ``policy/`` and ``docs/`` are."""
 
-BEGIN_MARKER = "<!-- BEGIN GENERATED KEYS (python -m metawsm.policy_gen) -->"
+BEGIN_MARKER = "<!-- BEGIN GENERATED KEYS (python -m metawsm.policy.gen) -->"
 END_MARKER = "<!-- END GENERATED KEYS -->"
 
 
@@ -119,7 +119,7 @@ def rendered(root: Path = PROJECT_ROOT) -> dict[Path, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write (or with ``--check`` compare) the generated files; return the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m metawsm.policy_gen", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m metawsm.policy.gen", description=__doc__)
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 on drift")
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="project root")
     args = parser.parse_args(argv)
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {relative}")
     if args.check and stale:
         for relative in stale:
-            print(f"out of date: {relative} (run `python -m metawsm.policy_gen`)", file=sys.stderr)
+            print(f"out of date: {relative} (run `python -m metawsm.policy.gen`)", file=sys.stderr)
         return 1
     return 0
 

@@ -23,7 +23,7 @@ alive otherwise                           running          healthy
 Decisions, and why:
 
 * **Unknown is not a state change.** When tmux cannot be reached (permission, connection,
-  timeout: :class:`~metawsm.tmux.TmuxUnavailable`) the assessment has ``status=None`` and
+  timeout: :class:`~metawsm.hosts.tmux.TmuxUnavailable`) the assessment has ``status=None`` and
   ``health=UNKNOWN``: there is no :class:`AgentStatus` to write, so a caller cannot record
   "dead" by mistake (the original misread socket permission errors as dead sessions, §12.12).
   The original also turned a stored dead/failed/stopped agent into idle on unknown; we keep the
@@ -33,7 +33,7 @@ Decisions, and why:
   ``idle``/``idle`` but terminal. Any other ending is ``dead``/``dead``; whether that becomes a
   restart or ``failed`` is the agent actor's decision (restart budget), not this module's.
 * **A dead pane whose exit tmux has not reaped yet** (neither status nor signal, see
-  :attr:`~metawsm.tmux.PaneState.exit_known`) reads ``dead`` with ``exit_known=False``; a
+  :attr:`~metawsm.hosts.tmux.PaneState.exit_known`) reads ``dead`` with ``exit_known=False``; a
   caller that wants to tell "finished" from "crashed" looks again next tick before acting.
 * **Progress is not bumped to activity.** The original set ``last_progress = max(last_progress,
   last_activity)``, which made the progress rule unreachable. Here progress is the newest of the
@@ -49,9 +49,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from metawsm.hosts.tmux import PaneState, Snapshot
 from metawsm.hsm import AgentStatus, HealthState
-from metawsm.policy_model import HealthPolicy, Policy
-from metawsm.tmux import PaneState, Snapshot
+from metawsm.policy.model import HealthPolicy, Policy
 
 __all__ = [
     "Assessment",
