@@ -40,14 +40,24 @@ FINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED, Run
 
 
 @app.command
-def serve(*, policy: str = "", db: str = "", verbose: Flag = False) -> int:
+def serve(
+    *,
+    policy: str = "",
+    db: str = "",
+    verbose: Flag = False,
+    web: Annotated[list[str] | None, Parameter(consume_multiple=True)] = None,
+) -> int:
     """Run the supervisor for this directory's metawsm root in the foreground.
 
     It adopts the agents of active runs, watches them, restarts what dies within the policy's
     budget and serves the other commands over .metawsm/control.sock. Ctrl-C stops it within
     supervisor.shutdown_seconds and leaves every agent running.
 
-    Example: metawsm serve
+    With --web it also serves a dashboard (runs, agents, questions, forum threads, logs, and
+    the tui's actions) on 127.0.0.1:7780 unless an address is given; the URL it prints carries
+    a token made at each start, without which nothing is served.
+
+    Example: metawsm serve --web          (or: metawsm serve --web 127.0.0.1:0 for a free port)
 
     Parameters
     ----------
@@ -57,10 +67,20 @@ def serve(*, policy: str = "", db: str = "", verbose: Flag = False) -> int:
         Database file (default .metawsm/metawsm.db).
     verbose
         Log debug messages too.
+    web
+        Serve the dashboard: ``--web`` alone on 127.0.0.1:7780, or ``--web [HOST:]PORT``.
+        Nothing is bound beyond loopback unless HOST says so.
     """
     from metawsm.supervisor.serve import run_serve
 
-    run_serve(policy=policy or None, db=db or None, verbose=verbose)
+    address = None
+    if web is not None:
+        if len(web) > 1:
+            raise UsageError("--web takes at most one address", hint="--web 127.0.0.1:7780")
+        from metawsm.web.server import parse_address
+
+        address = parse_address(web[0] if web else "")
+    run_serve(policy=policy or None, db=db or None, verbose=verbose, web=address)
     return 0
 
 

@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskStatus
@@ -33,6 +34,9 @@ from metawsm.supervisor.events import EventBus, PublishingStore
 from metawsm.supervisor.lock import hold_lock
 from metawsm.supervisor.observer import HostObserver
 from metawsm.supervisor.service import ServiceCore
+
+if TYPE_CHECKING:
+    from metawsm.web.server import WebAddress, WebDashboard
 
 log = logging.getLogger("metawsm.serve")
 
@@ -66,13 +70,44 @@ def _control_spec(server: ControlServer) -> ChildSpec:
     return ChildSpec(id="control", run=server.run, shutdown=2.0)
 
 
+def _dashboard(env: Environment, core: ServiceCore, address: WebAddress) -> WebDashboard:
+    """The web dashboard over the same socket methods as the control server (bound here, so
+    a port in use is a clear error before anything starts)."""
+    from metawsm.core import socket_methods
+    from metawsm.hosts.tmux import TmuxError
+    from metawsm.web.access import new_token
+    from metawsm.web.app import build_app
+    from metawsm.web.server import WebDashboard, bind
+
+    async def read_logs(session: str) -> str:
+        try:
+            return await env.tmux.capture(session, 400)
+        except TmuxError as exc:
+            return f"(no output: {exc})"
+
+    return WebDashboard(
+        bind(address),
+        lambda access: build_app(
+            access=access,
+            methods=socket_methods(core),
+            subscribe=core.bus.subscribe,
+            read_logs=read_logs,
+            root=str(env.root),
+        ),
+        new_token(),
+        url_file=env.state_dir / "web.url",
+    )
+
+
 async def serve(
     env: Environment,
     *,
     job: Job | None = None,
+    web: WebAddress | None = None,
     task_status: TaskStatus[ServiceCore] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the supervisor for ``env`` until a signal, or until ``job`` returns."""
+    """Run the supervisor for ``env`` until a signal, or until ``job`` returns; with ``web``,
+    serve the dashboard there too."""
     with hold_lock(env):
         conn = connect(env.db_path)
         try:
@@ -87,15 +122,19 @@ async def serve(
         runs_sup = Supervisor("runs", strategy=Strategy.ONE_FOR_ONE, intensity=20, period=60.0)
         core = ServiceCore(env, store, observer, runs_sup, bus)
         control = ControlServer(env.socket_path, socket_methods(core), {"watch": core.follow})
+        children = [
+            writer_spec,
+            ChildSpec(id="events", run=bus.run, shutdown=2.0),
+            _observer_spec(observer),
+            runs_sup.spec(),
+            _control_spec(control),
+        ]
+        dashboard = _dashboard(env, core, web) if web is not None else None
+        if dashboard is not None:
+            children.append(ChildSpec(id="web", run=dashboard.run, shutdown=5.0))
         root = Supervisor(
             "root",
-            [
-                writer_spec,
-                ChildSpec(id="events", run=bus.run, shutdown=2.0),
-                _observer_spec(observer),
-                runs_sup.spec(),
-                _control_spec(control),
-            ],
+            children,
             strategy=Strategy.ONE_FOR_ONE,
             intensity=5,
             period=30.0,
@@ -112,6 +151,8 @@ async def serve(
             # Everything built so far lives as long as the supervisor: move it out of the
             # collector's reach, so full collections stay short (40 ms with 200 agents before).
             gc.freeze()
+            if dashboard is not None:
+                print(f"dashboard: {dashboard.url}", file=sys.stderr, flush=True)
             task_status.started(core)
             with anyio.CancelScope() as waiting:
                 tg.start_soon(_stop_on_signal, waiting)
@@ -151,21 +192,22 @@ def run_serve(
     db: str | None = None,
     job: Job | None = None,
     verbose: bool = False,
+    web: WebAddress | None = None,
 ) -> None:
     """Load the environment and run :func:`serve` on the asyncio backend (asyncssh and
     aiosqlite need it)."""
     env = Environment.load(root=root, policy=policy, db=db)
     handler = configure_logging(env, verbose=verbose)
     try:
-        anyio.run(_serve_main, env, job, backend="asyncio")
+        anyio.run(_serve_main, env, job, web, backend="asyncio")
     finally:
         logging.getLogger("metawsm").removeHandler(handler)
         handler.close()
 
 
-async def _serve_main(env: Environment, job: Job | None) -> None:
+async def _serve_main(env: Environment, job: Job | None, web: WebAddress | None) -> None:
     try:
-        await serve(env, job=job)
+        await serve(env, job=job, web=web)
     except BaseExceptionGroup as group:
         # The job runs inside serve's task group, so an operator-facing error it raised (an
         # invalid request, a plan step that failed) arrived wrapped in an exception group and

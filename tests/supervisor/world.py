@@ -211,11 +211,11 @@ class World:
         self._background.append(proc)
         return proc
 
-    def serve(self) -> subprocess.Popen[str]:
-        """Start ``metawsm serve`` and wait until it answers on its socket."""
+    def serve(self, *args: str) -> subprocess.Popen[str]:
+        """Start ``metawsm serve <args>`` and wait until it answers on its socket."""
         log = open(self.root / f"serve-{len(self.servers)}.log", "w")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "metawsm", "serve"],
+            [sys.executable, "-m", "metawsm", "serve", *args],
             cwd=self.root,
             env=self.env,
             text=True,
