@@ -4,7 +4,9 @@
 
     HostError (MetawsmError)
     ├── CommandFailed     a command run with check=True exited non-zero (argv, code, stderr tail)
-    └── CommandTimeout    a command did not finish within its timeout and was killed
+    ├── CommandTimeout    a command did not finish within its timeout and was killed
+    └── HostUnreachable   an SSH host cannot be reached (connect failed, connection lost)
+        └── HostKeyRejected   its host key is unknown or does not match: nothing was sent
 """
 
 from __future__ import annotations
@@ -41,3 +43,31 @@ class CommandTimeout(HostError):
         super().__init__(f"{_render(argv)} timed out after {timeout:g}s on {host}")
         self.argv = tuple(argv)
         self.timeout = timeout
+
+
+class HostUnreachable(HostError):
+    """An SSH host could not be reached, or its connection was lost mid-command.
+
+    What runs there is *unknown*: never read this as "the command failed" or "it is gone".
+    """
+
+    def __init__(self, host: str, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(
+            f"host {host} is unreachable: {reason}",
+            hint=hint or f"check the host's address and sshd; `metawsm hosts check {host}`",
+        )
+        self.host = host
+        self.reason = reason
+
+
+class HostKeyRejected(HostUnreachable):
+    """The host's key is not in the known_hosts file, or does not match it. Nothing was sent."""
+
+    def __init__(self, host: str, reason: str, known_hosts: str) -> None:
+        super().__init__(
+            host,
+            f"host key not verified against {known_hosts}: {reason}",
+            hint=f"if the host really changed its key, update {known_hosts} "
+            "(ssh-keyscan, then compare the fingerprint out of band)",
+        )
+        self.known_hosts = known_hosts

@@ -54,6 +54,7 @@ import anyio
 
 from metawsm.errors import UsageError
 from metawsm.hosts import CommandResult, CommandTimeout, Host, HostError
+from metawsm.hosts.errors import HostUnreachable
 
 __all__ = [
     "SESSION_NAME_RE",
@@ -399,6 +400,8 @@ class TmuxServer:
             raise TmuxUnavailable(
                 f"{self.label}: no answer within {timeout:g}s ({args[0] if args else ''})"
             ) from None
+        except HostUnreachable as exc:
+            raise TmuxUnavailable(f"{self.label}: {exc.reason}") from None
         if result.returncode == 127 and "command not found" in result.stderr:
             raise TmuxUnavailable(f"{self.label}: tmux is not installed")
         return result
