@@ -23,8 +23,9 @@ from metawsm.agents.signals import (
     write_signal_atomic,
 )
 from metawsm.cli import app
-from metawsm.cli.common import call, load_env, print_json
-from metawsm.cli.run_cmds import Flag, JsonFlag, Multi, report, submit
+from metawsm.cli.common import print_json
+from metawsm.cli.params import JsonFlag, Root, Target
+from metawsm.cli.run_cmds import ROOT, TARGET, Flag, Multi, report, submit
 from metawsm.control.client import ControlClient, SupervisorUnreachable
 from metawsm.errors import UsageError
 from metawsm.loop.bootstrap import collect_brief
@@ -54,11 +55,10 @@ def bootstrap(
     run_id: str = "",
     workspace_strategy: str = "",
     base_branch: str = "",
-    policy: str = "",
-    db: str = "",
     dry_run: Flag = False,
     detach: Flag = False,
     json_output: JsonFlag = False,
+    root: Root = ROOT,
 ) -> int:
     """Take a ticket from intake to running agents: brief, ticket, workspace, docs, agents.
 
@@ -96,10 +96,6 @@ def bootstrap(
         create, fork or reuse (default from the policy).
     base_branch
         Branch the workspace starts from (default from the policy).
-    policy
-        Policy file.
-    db
-        Database file.
     dry_run
         Plan only: no ticket, no brief doc, no workspace, no agent.
     detach
@@ -128,14 +124,13 @@ def bootstrap(
         run_id=run_id,
         workspace_strategy=workspace_strategy,
         base_branch=base_branch,
-        policy_path=policy,
+        policy_path=root.policy,
         dry_run=dry_run,
         mode="bootstrap",
     )
     return submit(
         request,
-        policy=policy,
-        db=db,
+        root=root,
         detach=detach,
         json_output=json_output,
         brief=dataclasses.asdict(brief),
@@ -143,15 +138,7 @@ def bootstrap(
 
 
 @app.command
-def guide(
-    *,
-    run_id: str = "",
-    ticket: str = "",
-    answer: str = "",
-    policy: str = "",
-    db: str = "",
-    json_output: JsonFlag = False,
-) -> int:
+def guide(*, answer: str = "", target: Target = TARGET) -> int:
     """Answer the oldest pending guidance request of a run.
 
     Writes guidance-response.json next to the agent's request, removes the request, and
@@ -161,25 +148,13 @@ def guide(
 
     Parameters
     ----------
-    run_id
-        The run.
-    ticket
-        The newest run of this ticket.
     answer
         The answer for the agent.
-    policy
-        Policy file.
-    db
-        Database file.
-    json_output
-        Print the result as JSON.
     """
     if not answer.strip():
         raise UsageError("--answer is required")
-    result = call(
-        load_env(policy, db), "guide", {"run_id": run_id, "ticket": ticket, "answer": answer}
-    )
-    if json_output:
+    result = target.call("guide", answer=answer)
+    if target.json_output:
         print_json(result)
     else:
         sys.stdout.write(
@@ -191,16 +166,7 @@ def guide(
 
 
 @app.command
-def iterate(
-    *,
-    run_id: str = "",
-    ticket: str = "",
-    feedback: str = "",
-    dry_run: Flag = False,
-    policy: str = "",
-    db: str = "",
-    json_output: JsonFlag = False,
-) -> int:
+def iterate(*, feedback: str = "", dry_run: Flag = False, target: Target = TARGET) -> int:
     """Send the agents back to work with feedback, as a new generation.
 
     Clears completion, validation and guidance files in both signal roots, appends the
@@ -211,31 +177,17 @@ def iterate(
 
     Parameters
     ----------
-    run_id
-        The run.
-    ticket
-        The newest run of this ticket.
     feedback
         What the agents should change.
     dry_run
         Print what would be done.
-    policy
-        Policy file.
-    db
-        Database file.
-    json_output
-        Print the result as JSON.
     """
     if not feedback.strip():
         raise UsageError("--feedback is required")
-    result = call(
-        load_env(policy, db),
-        "iterate",
-        {"run_id": run_id, "ticket": ticket, "feedback": feedback, "dry_run": dry_run},
-    )
+    result = target.call("iterate", feedback=feedback, dry_run=dry_run)
     report(
         result,
-        json_output,
+        target.json_output,
         f"Run {result['run_id']}: feedback recorded, "
         f"{result.get('agents_restarted', 0)} agent(s) restarted.",
     )
@@ -243,16 +195,7 @@ def iterate(
 
 
 @app.command
-def merge(
-    *,
-    run_id: str = "",
-    ticket: str = "",
-    human: Flag = False,
-    dry_run: Flag = False,
-    policy: str = "",
-    db: str = "",
-    json_output: JsonFlag = False,
-) -> int:
+def merge(*, human: Flag = False, dry_run: Flag = False, target: Target = TARGET) -> int:
     """Merge each workspace branch into the base branch of each repo's clone.
 
     All or nothing per workspace: a conflict in any repo merges nothing and names the files.
@@ -262,28 +205,14 @@ def merge(
 
     Parameters
     ----------
-    run_id
-        The run.
-    ticket
-        The newest run of this ticket.
     human
         Acknowledge that a human reviewed the diffs.
     dry_run
         Print what would be merged.
-    policy
-        Policy file.
-    db
-        Database file.
-    json_output
-        Print the result as JSON.
     """
-    result = call(
-        load_env(policy, db),
-        "merge",
-        {"run_id": run_id, "ticket": ticket, "human": human, "dry_run": dry_run},
-    )
-    if json_output or result.get("dry_run"):
-        report(result, json_output, "")
+    result = target.call("merge", human=human, dry_run=dry_run)
+    if target.json_output or result.get("dry_run"):
+        report(result, target.json_output, "")
         return 0
     for workspace, repos in result["workspaces"].items():
         for repo in repos:
@@ -295,16 +224,7 @@ def merge(
 
 
 @app.command
-def close(
-    *,
-    run_id: str = "",
-    ticket: str = "",
-    dry_run: Flag = False,
-    changelog_entry: str = "",
-    policy: str = "",
-    db: str = "",
-    json_output: JsonFlag = False,
-) -> int:
+def close(*, dry_run: Flag = False, changelog_entry: str = "", target: Target = TARGET) -> int:
     """Close a completed run: check every gate, merge, and close the tickets.
 
     Gates, in order: doc sync state and revision, ticket docs present in the workspace,
@@ -315,32 +235,13 @@ def close(
 
     Parameters
     ----------
-    run_id
-        The run.
-    ticket
-        The newest run of this ticket.
     dry_run
         Report the gates and what would happen; change nothing.
     changelog_entry
         Changelog entry for the ticket (default: "Closed by metawsm run <id>").
-    policy
-        Policy file.
-    db
-        Database file.
-    json_output
-        Print the result as JSON.
     """
-    result = call(
-        load_env(policy, db),
-        "close",
-        {
-            "run_id": run_id,
-            "ticket": ticket,
-            "dry_run": dry_run,
-            "changelog_entry": changelog_entry,
-        },
-    )
-    if json_output:
+    result = target.call("close", dry_run=dry_run, changelog_entry=changelog_entry)
+    if target.json_output:
         print_json(result)
     elif result.get("dry_run"):
         for gate in result["gates"]:

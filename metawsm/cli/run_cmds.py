@@ -18,7 +18,8 @@ import anyio
 from cyclopts import Parameter
 
 from metawsm.cli import app
-from metawsm.cli.common import RemoteCore, call, load_env, print_json
+from metawsm.cli.common import RemoteCore, call, print_json
+from metawsm.cli.params import JsonFlag, Root, Target
 from metawsm.core import SubmitParams
 from metawsm.errors import StoreError, UsageError
 from metawsm.hsm import RunStatus
@@ -33,19 +34,19 @@ if TYPE_CHECKING:
     from metawsm.supervisor.service import ServiceCore
 
 Flag = Annotated[bool, Parameter(negative="")]
-JsonFlag = Annotated[bool, Parameter(name="--json", negative="")]
 Multi = Annotated[tuple[str, ...], Parameter(consume_multiple=False)]
 
 FINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CLOSED})
+ROOT = Root()
+TARGET = Target()
 
 
 @app.command
 def serve(
     *,
-    policy: str = "",
-    db: str = "",
     verbose: Flag = False,
     web: Annotated[list[str] | None, Parameter(consume_multiple=True)] = None,
+    root: Root = ROOT,
 ) -> int:
     """Run the supervisor for this directory's metawsm root in the foreground.
 
@@ -61,10 +62,6 @@ def serve(
 
     Parameters
     ----------
-    policy
-        Policy file (default .metawsm/policy.json).
-    db
-        Database file (default .metawsm/metawsm.db).
     verbose
         Log debug messages too.
     web
@@ -80,7 +77,7 @@ def serve(
         from metawsm.web.server import parse_address
 
         address = parse_address(web[0] if web else "")
-    run_serve(policy=policy or None, db=db or None, verbose=verbose, web=address)
+    run_serve(policy=root.policy or None, db=root.db or None, verbose=verbose, web=address)
     return 0
 
 
@@ -97,11 +94,10 @@ def run(
     run_id: str = "",
     workspace_strategy: str = "",
     base_branch: str = "",
-    policy: str = "",
-    db: str = "",
     dry_run: Flag = False,
     detach: Flag = False,
     json_output: JsonFlag = False,
+    root: Root = ROOT,
 ) -> int:
     """Start a run: provision a workspace per ticket, seed its docs, start the agents.
 
@@ -133,10 +129,6 @@ def run(
         create, fork or reuse (default from the policy).
     base_branch
         Branch the workspaces start from (default from the policy, usually main).
-    policy
-        Policy file (default .metawsm/policy.json).
-    db
-        Database file (default .metawsm/metawsm.db).
     dry_run
         Write the plan and touch nothing else.
     detach
@@ -155,23 +147,22 @@ def run(
         run_id=run_id,
         workspace_strategy=workspace_strategy,
         base_branch=base_branch,
-        policy_path=policy,
+        policy_path=root.policy,
         dry_run=dry_run,
     )
-    return submit(request, policy=policy, db=db, detach=detach, json_output=json_output)
+    return submit(request, root=root, detach=detach, json_output=json_output)
 
 
 def submit(
     request: RunRequest,
     *,
-    policy: str,
-    db: str,
+    root: Root,
     detach: bool,
     json_output: bool,
     brief: dict[str, Any] | None = None,
 ) -> int:
     """Submit a run to the running supervisor, or supervise it in the foreground."""
-    env = load_env(policy, db)
+    env = root.env()
     _check_request(env, request)
     submitted = SubmitParams(request=request, brief=brief)
     if supervisor_is_running(env):
@@ -196,7 +187,7 @@ def submit(
 
     from metawsm.supervisor.serve import run_serve  # the actor tree: only when it runs here
 
-    run_serve(policy=policy or None, db=db or None, job=job)
+    run_serve(policy=root.policy or None, db=root.db or None, job=job)
     return 0 if outcome.get("status", "") != RunStatus.FAILED else 1
 
 
@@ -270,37 +261,18 @@ async def _follow(core: ServiceCore, run_id: str, *, quiet: bool) -> None:
 
 
 @app.command
-def status(
-    *,
-    run_id: str = "",
-    ticket: str = "",
-    no_diffs: Flag = False,
-    policy: str = "",
-    db: str = "",
-    json_output: JsonFlag = False,
-) -> int:
+def status(*, no_diffs: Flag = False, target: Target = TARGET) -> int:
     """Show a run: status, docs, steps, agents (session, health, generation, host, ages), diffs.
 
     Example: metawsm status --ticket T-1
 
     Parameters
     ----------
-    run_id
-        The run to show.
-    ticket
-        Show the newest run of this ticket (that is not a dry run).
     no_diffs
         Skip the per-repo git status (faster).
-    policy
-        Policy file (default .metawsm/policy.json).
-    db
-        Database file (default .metawsm/metawsm.db).
-    json_output
-        Print the status as one JSON object.
     """
-    env = load_env(policy, db)
-    data = call(env, "status", {"run_id": run_id, "ticket": ticket, "diffs": not no_diffs})
-    if json_output:
+    data = target.call("status", diffs=not no_diffs)
+    if target.json_output:
         print_json(data)
     else:
         sys.stdout.write(render_status_text(RunStatusView.model_validate(data)))
@@ -308,9 +280,7 @@ def status(
 
 
 @app.command
-def runs(
-    *, all: Flag = False, policy: str = "", db: str = "", json_output: JsonFlag = False
-) -> int:
+def runs(*, all: Flag = False, json_output: JsonFlag = False, root: Root = ROOT) -> int:
     """List active runs (--all: every run, finished ones too).
 
     Example: metawsm runs --all
@@ -319,15 +289,10 @@ def runs(
     ----------
     all
         Include finished, stopped and dry runs.
-    policy
-        Policy file (default .metawsm/policy.json).
-    db
-        Database file (default .metawsm/metawsm.db).
     json_output
         Print the runs as a JSON list.
     """
-    env = load_env(policy, db)
-    data = call(env, "runs", {"all": all})
+    data = call(root.env(), "runs", {"all": all})
     if json_output:
         print_json(data)
     else:
@@ -336,111 +301,43 @@ def runs(
     return 0
 
 
-def _selector_call(
-    method: str, run_id: str, ticket: str, policy: str, db: str, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    env = load_env(policy, db)
-    result: dict[str, Any] = call(
-        env, method, {"run_id": run_id, "ticket": ticket, **(extra or {})}
-    )
-    return result
-
-
 @app.command
-def stop(
-    *,
-    run_id: str = "",
-    ticket: str = "",
-    policy: str = "",
-    db: str = "",
-    json_output: JsonFlag = False,
-) -> int:
+def stop(*, target: Target = TARGET) -> int:
     """Stop a run: kill its agents' sessions and record it stopped.
 
     Example: metawsm stop --ticket T-1
-
-    Parameters
-    ----------
-    run_id
-        The run to stop.
-    ticket
-        Stop the newest run of this ticket.
-    policy
-        Policy file.
-    db
-        Database file.
-    json_output
-        Print the result as JSON.
     """
-    result = _selector_call("stop", run_id, ticket, policy, db)
-    report(result, json_output, f"Run {result['run_id']} stopped.")
+    result = target.call("stop")
+    report(result, target.json_output, f"Run {result['run_id']} stopped.")
     return 0
 
 
 @app.command
-def resume(
-    *,
-    run_id: str = "",
-    ticket: str = "",
-    policy: str = "",
-    db: str = "",
-    json_output: JsonFlag = False,
-) -> int:
+def resume(*, target: Target = TARGET) -> int:
     """Resume a run: finish its plan from the first step not done, restart stopped agents.
 
     Example: metawsm resume --run-id run-20260101-120000
-
-    Parameters
-    ----------
-    run_id
-        The run to resume.
-    ticket
-        Resume the newest run of this ticket.
-    policy
-        Policy file.
-    db
-        Database file.
-    json_output
-        Print the result as JSON.
     """
-    result = _selector_call("resume", run_id, ticket, policy, db)
-    report(result, json_output, f"Run {result['run_id']} resumed.")
+    result = target.call("resume")
+    report(result, target.json_output, f"Run {result['run_id']} resumed.")
     return 0
 
 
 @app.command
-def restart(
-    *,
-    run_id: str = "",
-    ticket: str = "",
-    dry_run: Flag = False,
-    policy: str = "",
-    db: str = "",
-    json_output: JsonFlag = False,
-) -> int:
+def restart(*, dry_run: Flag = False, target: Target = TARGET) -> int:
     """Restart every agent of a run as a new generation.
 
     Example: metawsm restart --ticket T-1 --dry-run
 
     Parameters
     ----------
-    run_id
-        The run whose agents to restart.
-    ticket
-        The newest run of this ticket.
     dry_run
         Print what would be restarted.
-    policy
-        Policy file.
-    db
-        Database file.
-    json_output
-        Print the result as JSON.
     """
-    result = _selector_call("restart", run_id, ticket, policy, db, {"dry_run": dry_run})
+    result = target.call("restart", dry_run=dry_run)
     report(
         result,
-        json_output,
+        target.json_output,
         f"Run {result['run_id']}: restarted {result.get('agents_restarted', 0)} agents.",
     )
     return 0
@@ -448,14 +345,7 @@ def restart(
 
 @app.command
 def cleanup(
-    *,
-    run_id: str = "",
-    ticket: str = "",
-    keep_workspaces: Flag = False,
-    dry_run: Flag = False,
-    policy: str = "",
-    db: str = "",
-    json_output: JsonFlag = False,
+    *, keep_workspaces: Flag = False, dry_run: Flag = False, target: Target = TARGET
 ) -> int:
     """Stop a run's agents and delete its workspaces (branches and commits are kept).
 
@@ -463,33 +353,16 @@ def cleanup(
 
     Parameters
     ----------
-    run_id
-        The run to clean up.
-    ticket
-        The newest run of this ticket.
     keep_workspaces
         Keep the workspaces (only stop the agents).
     dry_run
         Print what would be done.
-    policy
-        Policy file.
-    db
-        Database file.
-    json_output
-        Print the result as JSON.
     """
-    result = _selector_call(
-        "cleanup",
-        run_id,
-        ticket,
-        policy,
-        db,
-        {"keep_workspaces": keep_workspaces, "dry_run": dry_run},
-    )
+    result = target.call("cleanup", keep_workspaces=keep_workspaces, dry_run=dry_run)
     deleted = result.get("workspaces_deleted", [])
     report(
         result,
-        json_output,
+        target.json_output,
         f"Run {result['run_id']} cleaned up; deleted {len(deleted)} workspace(s).",
     )
     return 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 
 from metawsm.cli import app
-from metawsm.cli.common import load_env
+from metawsm.cli.params import Root
+from metawsm.cli.run_cmds import ROOT
 from metawsm.errors import MetawsmError, UsageError
 from metawsm.supervisor.lock import supervisor_is_running
 
 
 @app.command
-def tui(*, interval: float = 2.0, policy: str = "", db: str = "") -> int:
+def tui(*, interval: float = 2.0, root: Root = ROOT) -> int:
     """A live view of the active runs: their agents, steps and pending guidance.
 
     Follows the supervisor's event stream (needs a running supervisor). Keys: j/k or the arrows
@@ -25,14 +26,10 @@ def tui(*, interval: float = 2.0, policy: str = "", db: str = "") -> int:
     ----------
     interval
         Seconds of quiet between refreshes of the runs list.
-    policy
-        Policy file.
-    db
-        Database file.
     """
     if interval <= 0:
         raise UsageError("--interval must be > 0")
-    env = load_env(policy, db)
+    env = root.env()
     if not supervisor_is_running(env):
         raise MetawsmError(
             f"no supervisor is running for {env.root}; the tui follows its events",

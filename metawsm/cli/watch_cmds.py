@@ -21,8 +21,8 @@ from typing import Any
 import anyio
 
 from metawsm.cli import app
-from metawsm.cli.common import load_env
-from metawsm.cli.run_cmds import Flag, JsonFlag
+from metawsm.cli.params import Target
+from metawsm.cli.run_cmds import TARGET, Flag
 from metawsm.control.client import ControlClient
 from metawsm.control.protocol import Notification
 from metawsm.errors import MetawsmError, UsageError
@@ -178,15 +178,11 @@ def _notify(command: str, alert: Alert) -> None:
 @app.command
 def watch(
     *,
-    run_id: str = "",
-    ticket: str = "",
     all: Flag = False,
     interval: float = 15.0,
     notify_cmd: str = "",
     bell: bool = True,
-    policy: str = "",
-    db: str = "",
-    json_output: JsonFlag = False,
+    target: Target = TARGET,
 ) -> int:
     """Follow runs and alert on guidance needed, unhealthy agents, failed, stopped and done.
 
@@ -196,12 +192,10 @@ def watch(
 
     Example: metawsm watch --ticket T-1 --notify-cmd "notify-send metawsm"
 
+    With --json, prints one JSON object per event, heartbeat and alert.
+
     Parameters
     ----------
-    run_id
-        Watch one run.
-    ticket
-        Watch the newest run of this ticket.
     all
         Watch every run (cannot be combined with --run-id or --ticket).
     interval
@@ -211,13 +205,8 @@ def watch(
         METAWSM_RUN_STATUS and METAWSM_TICKETS set.
     bell
         Ring the terminal bell on alerts (--no-bell to stay quiet).
-    policy
-        Policy file.
-    db
-        Database file.
-    json_output
-        Print one JSON object per event, heartbeat and alert.
     """
+    run_id, ticket, json_output = target.run_id, target.ticket, target.json_output
     if all and (run_id or ticket):
         raise UsageError("--all cannot be combined with --run-id or --ticket")
     if interval <= 0:
@@ -225,7 +214,7 @@ def watch(
     for kind, value in (("run id", run_id), ("ticket", ticket)):
         if value:
             validate_name(kind, value)
-    env = load_env(policy, db)
+    env = target.env()
     if not supervisor_is_running(env):
         raise MetawsmError(
             f"no supervisor is running for {env.root}; watch follows its events",
