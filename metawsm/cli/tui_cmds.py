@@ -13,12 +13,15 @@ from metawsm.supervisor.lock import supervisor_is_running
 
 @app.command
 def tui(*, interval: float = 2.0, root: Root = ROOT) -> int:
-    """A live view of the active runs: their agents, steps and pending guidance.
+    """A live view of the active runs: questions and forum threads (escalations first),
+    agents, steps and the selected agent's output.
 
-    Follows the supervisor's event stream (needs a running supervisor). Keys: j/k or the arrows
-    select an agent, tab/n the next run (p the previous), g answers the run's oldest question
-    (Enter sends, Esc cancels), r restarts the selected agent, s stops it, o opens its tmux
-    session (detach with prefix+d to come back), q quits.
+    Follows the supervisor's event stream (needs a running supervisor) and reconnects when it
+    restarts. Keys (shown in the footer): j/k or the arrows move in a table, Tab the next
+    table, n/p the next or previous run, g answers the selected question (Enter sends, Esc
+    cancels), a assigns and c closes the selected thread, r restarts and s stops the selected
+    agent (after a y/n), o opens its tmux session (detach with prefix+d to come back), l shows
+    its output, q quits.
 
     Example: metawsm tui
 
@@ -40,6 +43,6 @@ def tui(*, interval: float = 2.0, root: Root = ROOT) -> int:
             "the tui needs a terminal (stdin and stdout are not a tty)",
             hint="run it in a terminal; `metawsm watch` and `metawsm status` work without one",
         )
-    from metawsm.tui import run_tui
+    from metawsm.tui.app import run_tui
 
     return run_tui(env, interval=interval)

@@ -1,14 +1,8 @@
-"""``metawsm tui``: a live terminal view of the active runs, their agents, steps and pending
-guidance, following the supervisor's event stream; the operator answers guidance, restarts or
-stops an agent, and opens an agent's tmux session from it.
+"""``metawsm tui``: a live terminal view (Textual) of the active runs, their questions and
+forum threads (escalations first), agents, steps and the selected agent's output, following the
+supervisor's event stream; from it the operator answers, assigns and closes threads, restarts
+or stops an agent, and opens an agent's tmux session.
 
-:mod:`metawsm.tui.model` is the pure part (state, keys, rendering), :mod:`metawsm.tui.terminal`
-the terminal (termios and ANSI escapes, no curses), :mod:`metawsm.tui.app` the event loop.
+:mod:`metawsm.tui.model` is the pure part (state and ordering), :mod:`metawsm.tui.app` the
+Textual application. Importing this package imports neither.
 """
-
-from __future__ import annotations
-
-from metawsm.tui.app import TuiApp, run_tui
-from metawsm.tui.model import Action, State, handle_key, render
-
-__all__ = ["Action", "State", "TuiApp", "handle_key", "render", "run_tui"]

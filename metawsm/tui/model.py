@@ -1,9 +1,8 @@
-"""The tui's state, what each key does to it, and how it is drawn: pure, no terminal, no I/O.
+"""The tui's state: what the supervisor last said and what is selected. Pure, no I/O.
 
-:class:`State` holds what the supervisor last said (the active runs from the stream's
-heartbeats, the selected run's status view) and what the operator is doing (selection, an
-answer being typed). :func:`handle_key` applies one key and returns the :class:`Action` the app
-must perform, if any; :func:`render` turns the state into the screen's lines.
+:class:`State` holds the active runs (from the stream's heartbeats), each run's last status
+view and forum threads, and the selection. The widgets of :mod:`metawsm.tui.app` are drawn
+from it, so what they show can be checked without a terminal.
 """
 
 from __future__ import annotations
@@ -11,21 +10,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-KEYS_HELP = "j/k agent  tab/n run  g answer  r restart  s stop  o open  q quit"
-PROMPT = "answer> "
+PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+#: Health → the colour it is drawn in.
+HEALTH_STYLE = {
+    "healthy": "green",
+    "idle": "yellow",
+    "stalled": "red",
+    "dead": "bold red",
+    "unknown": "dim",
+    "stopped": "dim",
+}
+STATUS_STYLE = {
+    "running": "green",
+    "awaiting_guidance": "bold yellow",
+    "failed": "bold red",
+    "dead": "bold red",
+    "stopped": "dim",
+    "completed": "cyan",
+}
 
 
 @dataclass(frozen=True)
-class Action:
-    """Something the app must do for a key: ``kind`` is guide, restart, stop, open, refresh
-    or quit; the other fields say for what."""
+class Question:
+    """One line of the questions table: a guidance request or a forum thread."""
 
-    kind: str
-    run_id: str = ""
-    agent: str = ""
-    workspace: str = ""
-    session: str = ""
-    text: str = ""
+    kind: str  # "guidance" | "thread"
+    key: str
+    who: str
+    text: str
+    priority: str = "normal"
+    state: str = ""
+    escalated: bool = False
+    thread_id: str = ""
+
+
+def clean(value: Any) -> str:
+    """One line of text: control characters (newlines, escapes) become spaces."""
+    return "".join(c if c.isprintable() else " " for c in str(value if value is not None else ""))
 
 
 @dataclass
@@ -38,16 +59,12 @@ class State:
     """The active runs (a heartbeat's ``runs``: run_id, status, tickets, guidance, ...)."""
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
     """run id → its last status view (a ``status`` result)."""
+    threads: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """run id → its forum threads (``forum.list``), when the supervisor has a forum."""
     stale: dict[str, str] = field(default_factory=dict)
     """run id → why its status could not be refreshed (until it can)."""
     selected_run: str = ""
-    selected_agent: int = 0
     message: str = ""
-    """The result of the last action, or its error (one line)."""
-    prompt: str | None = None
-    """The answer being typed, or None when no answer is being typed."""
-    prompt_for: str = ""
-    """The run the answer being typed is for."""
 
     # -- updates from the supervisor ------------------------------------------------------------
 
@@ -56,10 +73,10 @@ class State:
         self.runs = [dict(r) for r in runs if isinstance(r, dict) and r.get("run_id")]
         ids = {str(r["run_id"]) for r in self.runs}
         self.details = {k: v for k, v in self.details.items() if k in ids}
+        self.threads = {k: v for k, v in self.threads.items() if k in ids}
         self.stale = {k: v for k, v in self.stale.items() if k in ids}
         if self.selected_run not in ids:
             self.selected_run = str(self.runs[0]["run_id"]) if self.runs else ""
-            self.selected_agent = 0
 
     def set_status(self, view: dict[str, Any]) -> None:
         """Take a run's status view; its row in the runs list follows it."""
@@ -82,169 +99,84 @@ class State:
             self.runs.append(row)
         if not self.selected_run:
             self.selected_run = run_id
-        self.selected_agent = max(0, min(self.selected_agent, len(self.agents()) - 1))
+
+    def set_threads(self, run_id: str, threads: list[dict[str, Any]]) -> None:
+        self.threads[run_id] = [t for t in threads if isinstance(t, dict)]
+
+    def select_next(self, step: int) -> str:
+        """Select the next (or previous) run; return its id."""
+        ids = [str(r["run_id"]) for r in self.runs]
+        if ids:
+            here = ids.index(self.selected_run) if self.selected_run in ids else -1
+            self.selected_run = ids[(here + step) % len(ids)]
+        return self.selected_run
 
     # -- what is selected -----------------------------------------------------------------------
 
+    @property
+    def view(self) -> dict[str, Any]:
+        return self.details.get(self.selected_run, {})
+
     def agents(self) -> list[dict[str, Any]]:
         """The selected run's agents (empty until its status is known)."""
-        agents = self.details.get(self.selected_run, {}).get("agents") or []
-        return [a for a in agents if isinstance(a, dict)]
+        return [a for a in self.view.get("agents") or [] if isinstance(a, dict)]
 
-    def agent(self) -> dict[str, Any] | None:
-        """The selected agent, if any."""
-        agents = self.agents()
-        return agents[self.selected_agent] if 0 <= self.selected_agent < len(agents) else None
+    def steps(self) -> list[dict[str, Any]]:
+        return [s for s in self.view.get("steps") or [] if isinstance(s, dict)]
+
+    def escalated_ids(self) -> set[str]:
+        forum = self.view.get("forum")
+        escalations = forum.get("escalations", []) if isinstance(forum, dict) else []
+        return {str(e.get("thread_id")) for e in escalations if isinstance(e, dict)}
+
+    def questions(self) -> list[Question]:
+        """Escalated threads first, then pending guidance (oldest first), then the other open
+        threads, urgent first then newest."""
+        escalated = self.escalated_ids()
+        guidance = sorted(
+            (g for g in self.view.get("guidance") or [] if isinstance(g, dict)),
+            key=lambda g: int(g.get("id", 0)),
+        )
+        linked = {str(g.get("thread_id")) for g in guidance if g.get("thread_id")}
+        asked = [
+            Question(
+                "guidance",
+                f"g{g.get('id')}",
+                f"{g.get('agent')}@{g.get('workspace')}",
+                clean(g.get("question")),
+                state="waiting",
+                escalated=str(g.get("thread_id", "")) in escalated,
+                thread_id=str(g.get("thread_id") or ""),
+            )
+            for g in guidance
+        ]
+        threads = sorted(
+            (
+                t
+                for t in self.threads.get(self.selected_run, [])
+                if t.get("state") != "closed" and str(t.get("thread_id")) not in linked
+            ),
+            key=lambda t: str(t.get("updated_at") or ""),
+            reverse=True,
+        )
+        threads.sort(key=lambda t: PRIORITY_ORDER.get(str(t.get("priority")), 9))
+        posted = [
+            Question(
+                "thread",
+                f"t{t.get('thread_id')}",
+                clean(t.get("agent") or t.get("assignee_name") or "-"),
+                clean(t.get("title")),
+                priority=str(t.get("priority") or "normal"),
+                state=str(t.get("state") or ""),
+                escalated=str(t.get("thread_id")) in escalated,
+                thread_id=str(t.get("thread_id")),
+            )
+            for t in threads
+        ]
+        everything = asked + posted
+        return [q for q in everything if q.escalated] + [q for q in everything if not q.escalated]
 
     def oldest_guidance(self) -> dict[str, Any] | None:
         """The selected run's oldest pending question (the one ``guide`` answers)."""
-        pending = self.details.get(self.selected_run, {}).get("guidance") or []
-        pending = [g for g in pending if isinstance(g, dict)]
+        pending = [g for g in self.view.get("guidance") or [] if isinstance(g, dict)]
         return min(pending, key=lambda g: int(g.get("id", 0))) if pending else None
-
-
-def handle_key(state: State, key: str) -> Action | None:
-    """Apply one key (a character, or up, down, tab, btab, enter, esc, backspace) to ``state``;
-    return what the app must do for it, if anything."""
-    if state.prompt is not None:
-        return _prompt_key(state, key)
-    if key == "q":
-        return Action("quit")
-    if key in ("up", "k", "down", "j"):
-        step = -1 if key in ("up", "k") else 1
-        count = len(state.agents())
-        state.selected_agent = max(0, min(state.selected_agent + step, count - 1))
-        return None
-    if key in ("tab", "n", "btab", "p"):
-        return _next_run(state, -1 if key in ("btab", "p") else 1)
-    if key == "g":
-        question = state.oldest_guidance()
-        if question is None:
-            state.message = f"no pending guidance for {state.selected_run or 'any run'}"
-            return None
-        state.prompt, state.prompt_for = "", state.selected_run
-        state.message = (
-            f"answer {question.get('agent')}@{question.get('workspace')}: "
-            f"{question.get('question', '')}  (Enter sends, Esc cancels)"
-        )
-        return None
-    if key in ("r", "s", "o"):
-        agent = state.agent()
-        if agent is None:
-            state.message = "no agent selected"
-            return None
-        kind = {"r": "restart", "s": "stop", "o": "open"}[key]
-        return Action(
-            kind,
-            run_id=state.selected_run,
-            agent=str(agent.get("name", "")),
-            workspace=str(agent.get("workspace", "")),
-            session=str(agent.get("session", "")),
-        )
-    return None
-
-
-def _prompt_key(state: State, key: str) -> Action | None:
-    assert state.prompt is not None
-    if key == "esc":
-        state.prompt, state.message = None, "answer cancelled"
-        return None
-    if key == "enter":
-        text = state.prompt.strip()
-        if not text:
-            state.message = "an empty answer is not sent (Esc cancels)"
-            return None
-        state.prompt = None
-        return Action("guide", run_id=state.prompt_for, text=text)
-    if key == "backspace":
-        state.prompt = state.prompt[:-1]
-    elif len(key) == 1 and key.isprintable():
-        state.prompt += key
-    return None
-
-
-def _next_run(state: State, step: int) -> Action | None:
-    ids = [str(r["run_id"]) for r in state.runs]
-    if not ids:
-        return None
-    here = ids.index(state.selected_run) if state.selected_run in ids else -1
-    state.selected_run = ids[(here + step) % len(ids)]
-    state.selected_agent = 0
-    return Action("refresh", run_id=state.selected_run)
-
-
-# -- drawing -------------------------------------------------------------------------------------
-
-
-def _clean(value: Any) -> str:
-    """One line of text: control characters (newlines, escapes) become spaces."""
-    return "".join(c if c.isprintable() else " " for c in str(value))
-
-
-def _run_line(run: dict[str, Any], selected: bool) -> str:
-    tickets = ",".join(str(t) for t in run.get("tickets") or []) or "-"
-    line = (
-        f"{'>' if selected else ' '} {run.get('run_id')}  {run.get('status', '?'):<18} "
-        f"tickets={tickets}  guidance={run.get('guidance', 0)}"
-    )
-    unhealthy = run.get("unhealthy_agents")
-    return line + (f"  unhealthy={unhealthy}" if unhealthy else "")
-
-
-def _detail_lines(state: State) -> list[str]:
-    view = state.details.get(state.selected_run)
-    problem = state.stale.get(state.selected_run)
-    if view is None:
-        return [f"Run {state.selected_run}: {problem or 'loading...'}"]
-    counts = view.get("step_counts") or {}
-    steps = " ".join(
-        f"{name}={counts.get(name, 0)}"
-        for name in ("total", "done", "running", "pending", "failed")
-    )
-    lines = [f"Run {view.get('run_id')}  status={view.get('status')}", f"Steps: {steps}"]
-    if problem:
-        lines.append(f"  not refreshed: {problem}")
-    if view.get("last_message"):
-        lines.append(f"  {view['last_message']}")
-    lines.append("Agents:")
-    agents = state.agents()
-    if not agents:
-        lines.append("  (none)")
-    for i, agent in enumerate(agents):
-        lines.append(
-            f"{'>' if i == state.selected_agent else ' '} {agent.get('name')}@"
-            f"{agent.get('workspace')}  session={agent.get('session')}  "
-            f"status={agent.get('status')}  health={agent.get('health')}  "
-            f"generation={agent.get('generation')}"
-        )
-    guidance = [g for g in view.get("guidance") or [] if isinstance(g, dict)]
-    lines.append(f"Guidance pending: {len(guidance)}")
-    for g in sorted(guidance, key=lambda g: int(g.get("id", 0))):
-        lines.append(f"  #{g.get('id')} {g.get('agent')}@{g.get('workspace')}: {g.get('question')}")
-    return lines
-
-
-def render(state: State, width: int, height: int, now: str) -> list[str]:
-    """The screen as exactly ``height`` lines of at most ``width`` characters each: a header,
-    the active runs, the selected run's agents, steps and questions, a status line and the keys
-    (or the answer being typed)."""
-    width, height = max(width, 1), max(height, 3)
-    body = [
-        f"metawsm tui  {state.root}  {now}  supervisor: {state.supervisor}",
-        "",
-        f"Active runs: {len(state.runs)}",
-    ]
-    body += [_run_line(r, r.get("run_id") == state.selected_run) for r in state.runs]
-    if not state.runs:
-        body.append("  (none)")
-    if state.selected_run:
-        body += ["", *_detail_lines(state)]
-    last = KEYS_HELP
-    if state.prompt is not None:
-        typed = _clean(state.prompt) + "_"
-        room = max(width - len(PROMPT), 1)
-        last = PROMPT + (typed if len(typed) <= room else typed[-room:])
-    footer = [state.message, last]
-    body = body[: height - len(footer)]
-    body += [""] * (height - len(footer) - len(body))
-    return [_clean(line)[:width] for line in body + footer]

@@ -1,0 +1,174 @@
+"""The Textual tui driven by its own harness (``App.run_test`` and the pilot) against a real
+supervisor, a real run in real tmux and git: keys, screens, live updates, reconnection."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import pytest
+from textual.pilot import Pilot
+
+from metawsm.supervisor.environment import Environment
+from metawsm.tui.app import Ask, Confirm, MetawsmTui, Table
+from tests.supervisor.world import HOLD, World
+
+pytestmark = pytest.mark.anyio
+
+ASKER = {
+    "steps": [
+        {"do": "say", "text": "generation starts"},
+        {"do": "sleep", "seconds": 3},
+        {
+            "do": "guidance",
+            "question": "Left or right?",
+            "timeout": 90,
+            "save_answer": "answer.txt",
+            "when_generation": 1,
+        },
+        {"do": "say", "text": "holding now"},
+        {"do": "hold"},
+    ]
+}
+BRIEF = [
+    "--goal",
+    "g",
+    "--scope",
+    "s",
+    "--done-criteria",
+    "d",
+    "--constraints",
+    "c",
+    "--merge-intent",
+    "default",
+]
+
+
+async def until(
+    pilot: Pilot[Any], predicate: Callable[[], Any], what: str, timeout: float = 30
+) -> Any:
+    """Let the app run (bounded) until ``predicate`` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _cells(app: MetawsmTui, table_id: str) -> list[list[str]]:
+    table = app.query_one(f"#{table_id}", Table)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def _status(world: World, run_id: str) -> Awaitable[Any]:
+    return anyio.to_thread.run_sync(lambda: world.json("status", "--run-id", run_id, "--no-diffs"))
+
+
+@pytest.fixture
+def asking_world(
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> tuple[World, str]:
+    world = make_world({"asker": ASKER, "holder": HOLD})
+    # The tui reads agents' output from the world's private tmux server, as the CLI does.
+    monkeypatch.setenv("TMUX_TMPDIR", str(world.tmux_tmpdir))
+    world.serve()
+    run_id = world.json("bootstrap", "--ticket", "T-1", "--repos", "api", *BRIEF, "--detach")[
+        "run_id"
+    ]
+    return world, str(run_id)
+
+
+async def test_the_operator_answers_an_agent_from_the_tui_and_the_agent_gets_it(
+    asking_world: tuple[World, str],
+) -> None:
+    world, run_id = asking_world
+    env = Environment.load(root=world.root)
+    app = MetawsmTui(env, interval=0.5)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.state.supervisor == "up", "the stream")
+        await until(pilot, lambda: len(_cells(app, "agents")) == 2, "the run's agents")
+        agents = _cells(app, "agents")
+        assert [row[0] for row in agents] == ["asker", "holder"]
+        assert agents[0][2] == "running" and agents[0][4] == "1" and agents[0][5] == "local"
+        assert any(run_id in row[0] for row in _cells(app, "runs"))
+        # A live update: the question arrives while the tui is open.
+        await until(
+            pilot,
+            lambda: any("Left or right?" in row[3] for row in _cells(app, "questions")),
+            "the agent's question",
+        )
+        # g opens the answer screen; Esc cancels and sends nothing.
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, Ask), "the answer screen")
+        await pilot.press("escape")
+        await until(pilot, lambda: "answer cancelled" in app.state.message, "the cancel")
+        # g again, typed, Enter: the agent receives it.
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, Ask), "the answer screen")
+        await pilot.press(*"Go left", "enter")
+        await until(pilot, lambda: "answer sent to asker" in app.state.message, "the answer")
+        workspace = next(world.workspaces_dir.iterdir())
+        saved = workspace / "api" / "answer.txt"
+        await until(pilot, saved.exists, "the agent to receive the answer")
+        assert saved.read_text() == "Go left"
+        await until(pilot, lambda: not _cells(app, "questions"), "the question to go")
+        # The selected agent's output is shown.
+        await until(pilot, lambda: "holding now" in app.log_text, "the agent's log")
+
+        # r asks first: n keeps the agent as it is, y restarts it as generation 2.
+        await pilot.press("j")  # the holder
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await pilot.press("n")
+        await until(pilot, lambda: "restart cancelled" in app.state.message, "the refusal")
+        holder = next(a for a in (await _status(world, run_id))["agents"] if a["name"] == "holder")
+        assert holder["generation"] == 1
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: "(generation 2)" in app.state.message, "the restart", 60)
+        await until(pilot, lambda: _cells(app, "agents")[1][4] == "2", "generation 2 shown")
+        # s, y: stopped.
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: "stopped holder@" in app.state.message, "the stop", 60)
+        await until(pilot, lambda: _cells(app, "agents")[1][2] == "stopped", "stopped shown")
+        await pilot.press("q")
+    assert app.return_code == 0
+    await anyio.to_thread.run_sync(lambda: world.cli("stop", "--run-id", run_id))
+
+
+async def test_the_tui_says_the_supervisor_is_down_and_follows_the_next_one(
+    make_world: Callable[..., World],
+) -> None:
+    world = await anyio.to_thread.run_sync(lambda: make_world({"holder": HOLD}))
+    await anyio.to_thread.run_sync(world.serve)
+    run_id = (
+        await anyio.to_thread.run_sync(
+            lambda: world.json("run", "--ticket", "T-1", "--repos", "api", "--detach")
+        )
+    )["run_id"]
+    app = MetawsmTui(Environment.load(root=world.root), interval=0.5)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: len(_cells(app, "agents")) == 1, "the agent")
+        await pilot.press("g")
+        await until(pilot, lambda: "no pending question" in app.state.message, "the refusal")
+        supervisor = world.servers[0]
+        supervisor.terminate()
+        await anyio.to_thread.run_sync(lambda: supervisor.wait(timeout=15))
+        await until(pilot, lambda: app.state.supervisor.startswith("down"), "down shown")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: "restart failed" in app.state.message, "the failure")
+        await anyio.to_thread.run_sync(world.serve)
+        await until(pilot, lambda: app.state.supervisor == "up", "the next supervisor", 30)
+        await until(pilot, lambda: run_id in str(_cells(app, "runs")), "the run again")
+        await pilot.press("ctrl+c")
+    assert app.return_code == 130
+    await anyio.to_thread.run_sync(lambda: world.cli("stop", "--run-id", run_id))
