@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from metawsm import errors
 
 #: A line longer than this is refused (the connection is closed after an error reply).
 MAX_LINE_BYTES = 1024 * 1024
+#: A request nested deeper than this (arrays and objects) is refused: no method takes more
+#: than a few levels, and every later step (validation, a method, a log line) would recurse.
+MAX_DEPTH = 64
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -37,13 +40,42 @@ _BY_CODE = {code: cls for cls, code in _CODES.items()}
 RequestId = int | str
 
 
+def reply_id(data: Any) -> RequestId | None:
+    """The id to answer a request that could not be taken with: its own when that is a valid
+    id (an integer or a string), else ``None`` (JSON-RPC's null id: a float, a list or an
+    object cannot be echoed back, and trying to crashed the server)."""
+    found = data.get("id") if isinstance(data, dict) else None
+    if isinstance(found, bool) or not isinstance(found, int | str):
+        return None
+    return found
+
+
+def nesting_exceeds(data: Any, limit: int) -> bool:
+    """Whether ``data`` (parsed JSON) nests arrays and objects deeper than ``limit``; walked
+    without recursion, so no input can exhaust the stack here."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 class Request(BaseModel):
-    """A call from a client."""
+    """A call from a client. Its ``id`` is an integer or a string, taken as sent (strict: a
+    float, ``true`` or a numeric string is not turned into another id)."""
 
     model_config = ConfigDict(extra="forbid")
 
     jsonrpc: Literal["2.0"] = "2.0"
-    id: RequestId | None = None
+    id: StrictInt | StrictStr | None = None
     method: str = Field(min_length=1, max_length=100)
     params: dict[str, Any] = Field(default_factory=dict)
 
