@@ -59,12 +59,36 @@ class RestartParams(Selector):
     dry_run: bool = False
 
 
+class BriefParams(BaseModel):
+    """A bootstrap brief as it crosses the socket: every field is required, so a brief that
+    lacks one is refused as invalid params naming it (it answered ``KeyError: 'goal'``)."""
+
+    ticket: str
+    goal: str
+    scope: str
+    done_criteria: str
+    constraints: str
+    merge_intent: str
+    qa: list[tuple[str, str]] = []
+
+    def to_brief(self) -> Brief:
+        return Brief(
+            self.ticket,
+            self.goal,
+            self.scope,
+            self.done_criteria,
+            self.constraints,
+            self.merge_intent,
+            tuple(self.qa),
+        )
+
+
 class SubmitParams(BaseModel):
     request: RunRequest
     wait: bool = True
     #: Bootstrap intake (goal, scope, done_criteria, constraints, merge_intent, and the
     #: question/answer pairs), already collected by the CLI.
-    brief: dict[str, Any] | None = None
+    brief: BriefParams | None = None
 
 
 class GuideParams(Selector):
@@ -86,17 +110,27 @@ class CloseParams(Selector):
     changelog_entry: str = ""
 
 
+#: The bounds of a watch heartbeat interval: 1e-9 made the supervisor send 18,000 messages in
+#: two seconds, and a day-long quiet would read as a dead supervisor.
+MIN_HEARTBEAT_SECONDS = 0.5
+MAX_HEARTBEAT_SECONDS = 3600.0
+
+
 class FollowParams(Selector):
     """``watch``: one run (``run_id``/``ticket``) or every run; a heartbeat after this much
-    quiet."""
+    quiet (within :data:`MIN_HEARTBEAT_SECONDS` .. :data:`MAX_HEARTBEAT_SECONDS`)."""
 
     heartbeat_seconds: float = 15.0
 
     @field_validator("heartbeat_seconds")
     @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("--interval must be > 0")
+    def _bounded(cls, value: float) -> float:
+        # Written so that NaN fails too.
+        if not MIN_HEARTBEAT_SECONDS <= value <= MAX_HEARTBEAT_SECONDS:
+            raise ValueError(
+                f"--interval must be between {MIN_HEARTBEAT_SECONDS:g} and "
+                f"{MAX_HEARTBEAT_SECONDS:g} seconds, got {value:g}"
+            )
         return value
 
 

@@ -6,7 +6,7 @@ travel as argv, never as a shell string built from input.
 """
 
 from metawsm.hosts.base import CommandResult, FileStat, Host
-from metawsm.hosts.errors import CommandFailed, CommandTimeout, HostError
+from metawsm.hosts.errors import CommandFailed, CommandTimeout, HostError, NotRegularFile
 from metawsm.hosts.local import LocalHost
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "Host",
     "HostError",
     "LocalHost",
+    "NotRegularFile",
 ]

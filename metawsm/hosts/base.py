@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat as stat_mod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +30,29 @@ class FileStat:
     mtime: float
     is_dir: bool
     mode: int
+
+    @property
+    def is_regular(self) -> bool:
+        return stat_mod.S_ISREG(self.mode)
+
+    @property
+    def is_link(self) -> bool:
+        return stat_mod.S_ISLNK(self.mode)
+
+
+def describe_mode(mode: int) -> str:
+    """What kind of file ``mode`` says it is, for an error: "a named pipe", "a directory"..."""
+    if stat_mod.S_ISREG(mode):
+        return "a regular file"
+    if stat_mod.S_ISDIR(mode):
+        return "a directory"
+    if stat_mod.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat_mod.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat_mod.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
 
 
 class Host(Protocol):
@@ -65,6 +89,14 @@ class Host(Protocol):
         """Replace ``path`` with ``data`` atomically (temp file in the same folder + rename)."""
         ...
 
+    async def read_regular(self, path: str, *, limit: int) -> bytes:
+        """At most ``limit`` bytes of ``path`` if it is a regular file, for files anyone may
+        have planted (signal files): the last component is never followed if it is a link and
+        nothing blocks on a named pipe or a device (``O_NOFOLLOW|O_NONBLOCK``, then ``fstat``
+        of what was opened). ``FileNotFoundError`` if absent; :class:`NotRegularFile` (an
+        ``OSError``) for a link, a pipe, a folder or a device."""
+        ...
+
     async def stat(self, path: str) -> FileStat | None:
         """The path's facts, or ``None`` if it does not exist."""
         ...
@@ -72,6 +104,11 @@ class Host(Protocol):
     async def stat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
         """:meth:`stat` of many paths in one go (one thread hop locally, one round trip
         remotely): each a stat, ``None`` when absent, or the error met for that path."""
+        ...
+
+    async def lstat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
+        """:meth:`stat_many` without following a link in the last component: a link is
+        reported as a link (``stat.S_ISLNK(mode)``)."""
         ...
 
     async def remove(self, path: str) -> bool:

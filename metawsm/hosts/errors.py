@@ -7,6 +7,8 @@
     ├── CommandTimeout    a command did not finish within its timeout and was killed
     └── HostUnreachable   an SSH host cannot be reached (connect failed, connection lost)
         └── HostKeyRejected   its host key is unknown or does not match: nothing was sent
+
+    NotRegularFile (OSError)  ``Host.read_regular`` met a link, a pipe, a folder or a device
 """
 
 from __future__ import annotations
@@ -71,3 +73,13 @@ class HostKeyRejected(HostUnreachable):
             "(ssh-keyscan, then compare the fingerprint out of band)",
         )
         self.known_hosts = known_hosts
+
+
+class NotRegularFile(OSError):
+    """A path that must be a regular file is something else; it was not read (an ``OSError``,
+    so a caller that handles unreadable files handles this one too)."""
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(f"{path} is {what}, not a regular file")
+        self.path = path
+        self.what = what

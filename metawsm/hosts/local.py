@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat as stat_mod
 import subprocess
@@ -10,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import anyio
 
-from metawsm.hosts.base import CommandResult, FileStat
-from metawsm.hosts.errors import CommandFailed, CommandTimeout
+from metawsm.hosts.base import CommandResult, FileStat, describe_mode
+from metawsm.hosts.errors import CommandFailed, CommandTimeout, NotRegularFile
 
 # Variables that would point a child tmux at the operator's own server, or make git act on a
 # repository other than the one named by its argv.
@@ -19,7 +20,12 @@ _SCRUBBED_ENV = ("TMUX", "TMUX_PANE", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FIL
 
 
 class LocalHost:
-    """Run commands and touch files on this machine."""
+    """Run commands and touch files on this machine.
+
+    File calls run in a worker thread that is abandoned when the caller is cancelled, so a
+    caller's time bound holds even when the file system does not answer (the thread ends when
+    the call finally returns).
+    """
 
     def __init__(self, name: str = "local") -> None:
         self._name = name
@@ -79,7 +85,12 @@ class LocalHost:
             with open(path, "rb") as handle:
                 return handle.read() if limit is None else handle.read(limit)
 
-        return await anyio.to_thread.run_sync(read)
+        return await anyio.to_thread.run_sync(read, abandon_on_cancel=True)
+
+    async def read_regular(self, path: str, *, limit: int) -> bytes:
+        return await anyio.to_thread.run_sync(
+            _read_regular_now, path, limit, abandon_on_cancel=True
+        )
 
     async def write_bytes_atomic(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
         def write() -> None:
@@ -101,19 +112,13 @@ class LocalHost:
         await anyio.to_thread.run_sync(write)
 
     async def stat(self, path: str) -> FileStat | None:
-        return await anyio.to_thread.run_sync(_stat_now, path)
+        return await anyio.to_thread.run_sync(_stat_now, path, abandon_on_cancel=True)
 
     async def stat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
-        def stat_all() -> list[FileStat | OSError | None]:
-            results: list[FileStat | OSError | None] = []
-            for path in paths:
-                try:
-                    results.append(_stat_now(path))
-                except OSError as exc:
-                    results.append(exc)
-            return results
+        return await anyio.to_thread.run_sync(_stat_all, paths, True, abandon_on_cancel=True)
 
-        return await anyio.to_thread.run_sync(stat_all)
+    async def lstat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
+        return await anyio.to_thread.run_sync(_stat_all, paths, False, abandon_on_cancel=True)
 
     async def remove(self, path: str) -> bool:
         try:
@@ -129,10 +134,51 @@ class LocalHost:
         return sorted([p.name async for p in anyio.Path(path).iterdir()])
 
 
-def _stat_now(path: str) -> FileStat | None:
-    """The facts of ``path`` (following links), ``None`` if it does not exist."""
+def _stat_now(path: str, follow: bool = True) -> FileStat | None:
+    """The facts of ``path`` (following a final link when ``follow``), ``None`` if it does
+    not exist."""
     try:
-        st = os.stat(path)
+        st = os.stat(path, follow_symlinks=follow)
     except (FileNotFoundError, NotADirectoryError):
         return None
     return FileStat(st.st_size, st.st_mtime, stat_mod.S_ISDIR(st.st_mode), st.st_mode)
+
+
+def _stat_all(paths: Sequence[str], follow: bool) -> list[FileStat | OSError | None]:
+    results: list[FileStat | OSError | None] = []
+    for path in paths:
+        try:
+            results.append(_stat_now(path, follow))
+        except OSError as exc:
+            results.append(exc)
+    return results
+
+
+def _read_regular_now(path: str, limit: int) -> bytes:
+    """Open without following a final link and without blocking (a pipe with no writer, a
+    device), check what was opened, then read at most ``limit`` bytes."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        # ELOOP: the last component is a link (O_NOFOLLOW). Say so rather than "too many
+        # levels of symbolic links".
+        if exc.errno == errno.ELOOP and os.path.islink(path):
+            raise NotRegularFile(path, "a symbolic link") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat_mod.S_ISREG(info.st_mode):
+            raise NotRegularFile(path, describe_mode(info.st_mode))
+        # A regular file reads as usual; O_NONBLOCK does not apply to it.
+        chunks: list[bytes] = []
+        remaining = limit
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -44,12 +44,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from metawsm.hosts.base import CommandResult, FileStat
+from metawsm.hosts.base import CommandResult, FileStat, describe_mode
 from metawsm.hosts.errors import (
     CommandFailed,
     CommandTimeout,
     HostKeyRejected,
     HostUnreachable,
+    NotRegularFile,
 )
 
 if TYPE_CHECKING:
@@ -399,7 +400,9 @@ class SSHHost:
         except asyncssh.SFTPError as exc:
             raise _os_error(exc, path) from None
         except (OSError, asyncssh.Error) as exc:
-            if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            if isinstance(
+                exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotRegularFile)
+            ):
                 raise
             raise self._unreachable(conn, exc) from None
 
@@ -434,6 +437,27 @@ class SSHHost:
         result: bytes | None = await self._file_call("read", path, read)
         return result
 
+    async def read_regular(self, path: str, *, limit: int) -> bytes:
+        """SFTP has no ``O_NONBLOCK``: the path is looked at with ``lstat`` first, and what was
+        opened is checked again (a file swapped for a pipe in between can still make the
+        remote sftp-server wait; the caller's time bound holds regardless)."""
+
+        async def read(sftp: asyncssh.SFTPClient) -> bytes:
+            attrs = await sftp.lstat(path)
+            mode = attrs.permissions or 0
+            if not stat_mod.S_ISREG(mode):
+                raise NotRegularFile(path, describe_mode(mode))
+            async with sftp.open(path, "rb") as handle:
+                opened = (await handle.stat()).permissions or 0
+                if not stat_mod.S_ISREG(opened):
+                    raise NotRegularFile(path, describe_mode(opened))
+                data = await handle.read(limit)
+            assert isinstance(data, bytes)
+            return data
+
+        data: bytes = await self._file_call("read", path, read)
+        return data
+
     async def write_bytes_atomic(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
         folder = os.path.dirname(path) or "."
         temp = f"{folder}/.tmp-{secrets.token_hex(6)}"
@@ -467,6 +491,14 @@ class SSHHost:
         return result
 
     async def stat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
+        return await self._stat_many(paths, follow=True)
+
+    async def lstat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
+        return await self._stat_many(paths, follow=False)
+
+    async def _stat_many(
+        self, paths: Sequence[str], *, follow: bool
+    ) -> list[FileStat | OSError | None]:
         import asyncssh
 
         results: list[FileStat | OSError | None] = [None] * len(paths)
@@ -476,7 +508,7 @@ class SSHHost:
         async def stat_all(sftp: asyncssh.SFTPClient) -> None:
             async def one(index: int, path: str) -> None:
                 try:
-                    results[index] = await _stat(sftp, path)
+                    results[index] = await _stat(sftp, path, follow=follow)
                 except asyncssh.SFTPError as exc:
                     results[index] = _os_error(exc, path)
 
@@ -517,11 +549,11 @@ class SSHHost:
         return result
 
 
-async def _stat(sftp: asyncssh.SFTPClient, path: str) -> FileStat | None:
+async def _stat(sftp: asyncssh.SFTPClient, path: str, *, follow: bool = True) -> FileStat | None:
     import asyncssh
 
     try:
-        attrs = await sftp.stat(path)
+        attrs = await (sftp.stat(path) if follow else sftp.lstat(path))
     except asyncssh.SFTPNoSuchFile:
         return None
     mode = attrs.permissions or 0

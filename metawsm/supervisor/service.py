@@ -35,7 +35,6 @@ from metawsm.core import (
 )
 from metawsm.errors import MetawsmError, TransitionError
 from metawsm.hsm import EntityKind, RunStatus, can_transition
-from metawsm.loop.bootstrap import Brief
 from metawsm.loop.iterate import prepare_iteration
 from metawsm.runs.spec import RunSpec
 from metawsm.status import LiveAgent
@@ -60,16 +59,6 @@ log = logging.getLogger("metawsm.service")
 
 PLAN_TIMEOUT = 1800.0  # provisioning many repos can take a while; bounded all the same
 CONTROL_TIMEOUT = 300.0
-
-
-def brief_from(data: dict[str, Any] | None) -> Brief | None:
-    """The brief as it crossed the socket (a dict) back as a :class:`Brief`."""
-    if data is None:
-        return None
-    qa = tuple((str(q), str(a)) for q, a in data.get("qa", ()))
-    fields = ("ticket", "goal", "scope", "done_criteria", "constraints", "merge_intent")
-    ticket, goal, scope, done, constraints, merge_intent = (str(data[f]) for f in fields)
-    return Brief(ticket, goal, scope, done, constraints, merge_intent, qa)
 
 
 class ServiceCore(LoopOps, ReadingCore):
@@ -175,7 +164,7 @@ class ServiceCore(LoopOps, ReadingCore):
         yield self.store
 
     async def submit_run(self, params: SubmitParams) -> dict[str, Any]:
-        brief = brief_from(params.brief)
+        brief = None if params.brief is None else params.brief.to_brief()
         if brief is not None and not params.request.dry_run:
             await ensure_ticket(self.env, brief)
         with Reader(self.env.db_path) as reader:

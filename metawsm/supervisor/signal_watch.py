@@ -6,15 +6,22 @@ working directory); both are read, root first. A file is handled once per versio
 size): a file being written shows as malformed once and is read again when it changes. Files of
 another run, agent or generation are rejected, never acted on; malformed, oversized or unreadable
 files are reported. Nothing here raises for what an agent wrote.
+
+Only a regular file is ever opened: the paths are looked at with ``lstat`` (a link is reported,
+never followed), and what passes is read with :meth:`~metawsm.hosts.base.Host.read_regular`,
+which refuses a file swapped for a pipe in between without blocking. A whole scan is bounded by
+:data:`SCAN_TIMEOUT`: a file system that stops answering costs the agent's actor that long, not
+its supervision.
 """
 
 from __future__ import annotations
 
 import posixpath
-import stat as stat_mod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import anyio
 
 from metawsm.agents.signals import (
     GUIDANCE_REQUEST_FILE,
@@ -30,7 +37,10 @@ from metawsm.agents.signals import (
     parse_signal,
     stale_reason,
 )
-from metawsm.hosts import FileStat, Host
+from metawsm.hosts import FileStat, Host, NotRegularFile
+
+#: The most one scan of an agent's signal files may take (nine lstats and a few small reads).
+SCAN_TIMEOUT = 10.0
 
 FindingKind = Literal["guidance", "complete", "validate", "rejected", "problem"]
 
@@ -76,12 +86,30 @@ class SignalWatcher:
         self.host = host
         self.roots = roots
         self._seen: dict[str, tuple[float, int]] = {}
+        self._stuck = False
 
     def forget(self) -> None:
         """Handle every file again on the next scan (after the files were cleared)."""
         self._seen.clear()
 
-    async def scan(self, *, run_id: str, agent: str, generation: int) -> list[Finding]:
+    async def scan(
+        self, *, run_id: str, agent: str, generation: int, timeout: float = SCAN_TIMEOUT
+    ) -> list[Finding]:
+        """The new signal file versions; at most ``timeout`` seconds. A scan that runs out of
+        time is one ``problem`` finding (reported once until a scan completes again); the files
+        it did not reach are read on the next scan."""
+        with anyio.move_on_after(timeout):
+            findings = await self._scan(run_id=run_id, agent=agent, generation=generation)
+            self._stuck = False
+            return findings
+        if self._stuck:
+            return []
+        self._stuck = True
+        where = self.roots[0] if self.roots else ""
+        detail = f"unreadable: the signal scan took over {timeout:g}s (file system not answering)"
+        return [Finding("problem", "*", where, detail)]
+
+    async def _scan(self, *, run_id: str, agent: str, generation: int) -> list[Finding]:
         # All the stats in one call: this runs for every agent at every recheck, and one
         # thread hop per file (nine per agent) was the supervisor's main idle cost.
         wanted = [
@@ -89,7 +117,7 @@ class SignalWatcher:
             for root in self.roots
             for name, kind, model in _FILES
         ]
-        stats = await self.host.stat_many([path for path, *_ in wanted])
+        stats = await self.host.lstat_many([path for path, *_ in wanted])
         findings: list[Finding] = []
         for (path, name, kind, model), stat in zip(wanted, stats, strict=True):
             finding = await self._check(
@@ -130,16 +158,23 @@ class SignalWatcher:
         self._seen[path] = version
         if stat.is_dir:
             return Finding("problem", name, path, "unreadable: a directory, not a file")
-        if not stat_mod.S_ISREG(stat.mode):
-            # A named pipe (or a link to one) blocked the read forever, and the agent's actor
-            # with it; a device is no signal either.
+        if stat.is_link:
+            return Finding(
+                "problem", name, path, "unreadable: a symbolic link (links are not followed)"
+            )
+        if not stat.is_regular:
+            # A named pipe blocked the read forever, and the agent's actor with it; a device
+            # or a socket is no signal either.
             return Finding("problem", name, path, "unreadable: not a regular file")
         if stat.size > MAX_SIGNAL_BYTES:
             return Finding(
                 "problem", name, path, f"oversized: {stat.size} bytes (limit {MAX_SIGNAL_BYTES})"
             )
         try:
-            data = await self.host.read_bytes(path, limit=MAX_SIGNAL_BYTES + 1)
+            data = await self.host.read_regular(path, limit=MAX_SIGNAL_BYTES + 1)
+        except NotRegularFile as exc:
+            # Swapped for a pipe or a link since the lstat: refused, and nothing blocked.
+            return Finding("problem", name, path, f"unreadable: {exc.what}, not a regular file")
         except FileNotFoundError:
             # Removed since the stat (an answered request, a consumed file): gone, not broken.
             self._seen.pop(path, None)

@@ -4,9 +4,12 @@ file). Nothing an agent writes makes a scan raise or hang."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -372,7 +375,7 @@ async def test_a_named_pipe_is_a_problem_and_never_blocks_the_scan(roots: Roots)
 
 
 class FlakyHost(LocalHost):
-    """A local host whose ``stat`` or ``read_bytes`` fails on demand (works as root too)."""
+    """A local host whose ``lstat`` or ``read_regular`` fails on demand (works as root too)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -380,17 +383,17 @@ class FlakyHost(LocalHost):
         self.read_error: OSError | None = None
         self.remove_before_read = False
 
-    async def stat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
+    async def lstat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
         if self.stat_error is not None:
             return [self.stat_error for _ in paths]
-        return await super().stat_many(paths)
+        return await super().lstat_many(paths)
 
-    async def read_bytes(self, path: str, *, limit: int | None = None) -> bytes:
+    async def read_regular(self, path: str, *, limit: int) -> bytes:
         if self.remove_before_read:
             await anyio.Path(path).unlink()  # the agent removed it between the stat and the read
         if self.read_error is not None:
             raise self.read_error
-        return await super().read_bytes(path, limit=limit)
+        return await super().read_regular(path, limit=limit)
 
 
 async def test_os_errors_are_problems_reported_once(tmp_path: Path) -> None:
@@ -479,3 +482,94 @@ def test_whatever_the_files_hold_a_scan_never_raises(contents: list[bytes]) -> N
             assert (finding.signal is None) == (finding.kind == "problem")
             assert (finding.detail == "") == (finding.kind not in ("rejected", "problem"))
         assert anyio.run(roots.scan) == []
+
+
+class SwappingHost(LocalHost):
+    """Replaces a file with a named pipe right after the lstat: the race an agent (or anyone
+    who can write the folder) wins by swapping the file between the look and the read."""
+
+    def __init__(self, victim: Path) -> None:
+        super().__init__()
+        self.victim = victim
+
+    async def lstat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
+        found = await super().lstat_many(paths)
+        if self.victim.exists() and not self.victim.is_fifo():
+            self.victim.unlink()
+            os.mkfifo(self.victim)
+        return found
+
+
+def _release_after(pipe: Path, seconds: float) -> threading.Timer:
+    """Open ``pipe`` for writing after ``seconds``: frees a reader blocked in ``open()`` (the
+    bug), so a regression fails the test by its bound instead of hanging it."""
+
+    def release() -> None:
+        with contextlib.suppress(OSError):
+            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+
+    timer = threading.Timer(seconds, release)
+    timer.start()
+    return timer
+
+
+async def test_a_file_swapped_for_a_pipe_after_the_look_is_refused_unblocked(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / ".metawsm"
+    victim = write(folder, GUIDANCE_REQUEST_FILE, {"question": "q"})
+    watcher = SignalWatcher(SwappingHost(victim), (str(folder),))
+    timer = _release_after(victim, SCAN_LIMIT)
+    try:
+        started = time.monotonic()
+        findings = await watcher.scan(run_id=RUN, agent=AGENT, generation=1)
+        took = time.monotonic() - started
+    finally:
+        timer.cancel()
+        _release_after(victim, 0).join()
+    assert took < SCAN_LIMIT, "the read blocked on the pipe until it was released"
+    assert [(f.kind, f.detail) for f in findings] == [
+        ("problem", "unreadable: a named pipe, not a regular file")
+    ]
+
+
+async def test_a_link_to_a_regular_file_is_not_followed(roots: Roots, tmp_path: Path) -> None:
+    elsewhere = write(tmp_path / "elsewhere", IMPLEMENTATION_COMPLETE_FILE, stamped(summary="s"))
+    roots.own.mkdir(parents=True)
+    (roots.own / IMPLEMENTATION_COMPLETE_FILE).symlink_to(elsewhere)
+    findings = await roots.scan()
+    assert [(f.kind, f.detail) for f in findings] == [
+        ("problem", "unreadable: a symbolic link (links are not followed)")
+    ]
+    assert await roots.scan() == []
+
+
+class StuckHost(LocalHost):
+    """A host whose file look-ups stop answering (a wedged network file system)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stuck = True
+
+    async def lstat_many(self, paths: Sequence[str]) -> list[FileStat | OSError | None]:
+        if self.stuck:
+            await anyio.sleep_forever()
+        return await super().lstat_many(paths)
+
+
+async def test_a_scan_is_bounded_when_the_file_system_stops_answering(tmp_path: Path) -> None:
+    folder = tmp_path / ".metawsm"
+    write(folder, IMPLEMENTATION_COMPLETE_FILE, stamped(summary="s"))
+    host = StuckHost()
+    watcher = SignalWatcher(host, (str(folder),))
+
+    async def scan() -> list[Finding]:
+        with anyio.fail_after(SCAN_LIMIT):
+            return await watcher.scan(run_id=RUN, agent=AGENT, generation=GENERATION, timeout=0.2)
+
+    stuck = await scan()
+    assert [f.kind for f in stuck] == ["problem"]
+    assert "took over 0.2s" in stuck[0].detail
+    assert await scan() == []  # reported once while it stays stuck
+    host.stuck = False
+    assert [f.kind for f in await scan()] == ["complete"]  # read once it answers again
