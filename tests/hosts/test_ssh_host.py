@@ -242,6 +242,33 @@ async def test_regular_file_read_refuses_fifos_and_links(sshd: Sshd, tmp_path: P
     await host.aclose()
 
 
+async def test_read_regular_and_lstat_many_over_sftp(sshd: Sshd, tmp_path: Path) -> None:
+    """The Host seam the signal watcher uses: the same answers as LocalHost's."""
+    from metawsm.hosts import NotRegularFile
+
+    host = make_host(sshd)
+    regular = tmp_path / "r.json"
+    regular.write_bytes(b"0123456789")
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.json"
+    link.symlink_to(regular)
+    with anyio.fail_after(10):
+        assert await host.read_regular(str(regular), limit=4) == b"0123"
+        for path, what in ((fifo, "a named pipe"), (link, "a symbolic link")):
+            with pytest.raises(NotRegularFile) as info:
+                await host.read_regular(str(path), limit=4)
+            assert info.value.what == what
+        with pytest.raises(FileNotFoundError):
+            await host.read_regular(str(tmp_path / "absent"), limit=4)
+        found = await host.lstat_many([str(link), str(fifo), str(tmp_path / "absent")])
+    kinds = [
+        None if s is None or isinstance(s, OSError) else (s.is_link, s.is_regular) for s in found
+    ]
+    assert kinds == [(True, False), (False, False), None]
+    await host.aclose()
+
+
 async def test_tmux_over_an_unreachable_host_is_unavailable_not_empty(sshd: Sshd) -> None:
     from metawsm.hosts.tmux import TmuxServer, TmuxUnavailable
 
