@@ -16,14 +16,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The tests drive real tmux, git, sshd and Chromium (the dashboard's browser tests): install
-# them through apt when they are missing.
+# The tests drive real tmux, git, sshd, Chromium (the dashboard's browser tests) and the shells
+# that completion is tested in: install them through apt when they are missing.
 system-deps:
 	@missing=""; \
 	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
 	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v zsh >/dev/null 2>&1 || missing="$$missing zsh"; \
+	command -v fish >/dev/null 2>&1 || missing="$$missing fish"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing through apt:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \

@@ -25,7 +25,7 @@ from metawsm.agents.signals import (
 from metawsm.cli import app
 from metawsm.cli.common import print_json
 from metawsm.cli.params import JsonFlag, Root, Target
-from metawsm.cli.run_cmds import ROOT, TARGET, Flag, Multi, report, submit
+from metawsm.cli.run_cmds import ROOT, TARGET, Agents, Flag, Multi, report, submit
 from metawsm.control.client import ControlClient, SupervisorUnreachable
 from metawsm.errors import UsageError
 from metawsm.loop.bootstrap import collect_brief
@@ -51,7 +51,7 @@ def bootstrap(
     constraints: str = "",
     merge_intent: str = "",
     doc_home_repo: str = "",
-    agent: Multi = (),
+    agent: Agents = (),
     run_id: str = "",
     workspace_strategy: str = "",
     base_branch: str = "",

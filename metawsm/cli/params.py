@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import Group, Parameter
 
+from metawsm.cli.completers import complete_run_ids, complete_tickets
+
 if TYPE_CHECKING:
     from metawsm.supervisor.environment import Environment
 
@@ -48,10 +50,10 @@ class Root:
 class Target:
     """The run a command acts on, the root's files, and the output format."""
 
-    run_id: str = ""
+    run_id: Annotated[str, Parameter(completer=complete_run_ids)] = ""
     """The run (an id from `metawsm runs`)."""
 
-    ticket: str = ""
+    ticket: Annotated[str, Parameter(completer=complete_tickets)] = ""
     """The newest run of this ticket: an active run first, else the newest finished one."""
 
     policy: str = ""

@@ -19,6 +19,7 @@ from cyclopts import Parameter
 
 from metawsm.cli import app
 from metawsm.cli.common import RemoteCore, call, print_json
+from metawsm.cli.completers import complete_agents
 from metawsm.cli.params import JsonFlag, Root, Target
 from metawsm.core import SubmitParams
 from metawsm.errors import StoreError, UsageError
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 Flag = Annotated[bool, Parameter(negative="")]
 Multi = Annotated[tuple[str, ...], Parameter(consume_multiple=False)]
+#: ``--agent``, repeatable, completed with the agents of the policy and of recorded runs.
+Agents = Annotated[tuple[str, ...], Parameter(consume_multiple=False, completer=complete_agents)]
 
 FINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CLOSED})
 ROOT = Root()
@@ -90,7 +93,7 @@ def run(
     doc_repo: str = "",
     doc_authority_mode: str = "",
     doc_seed_mode: str = "",
-    agent: Multi = (),
+    agent: Agents = (),
     run_id: str = "",
     workspace_strategy: str = "",
     base_branch: str = "",
