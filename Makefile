@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := tmux git openssh-server
 
-.PHONY: demo test check bench venv system-deps clean
+.PHONY: demo test check bench venv system-deps tools clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +31,12 @@ system-deps:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
-test: venv system-deps
+# The real docmgr and wsm the suite runs against, built once per machine into .tools/bin
+# (.ci/install-tools: go install, or a local source checkout when the proxy refuses them).
+tools:
+	@.ci/install-tools
+
+test: venv system-deps tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 check: venv
@@ -46,4 +51,4 @@ demo: venv system-deps
 	$(BIN)/python -m metawsm.demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -244,7 +244,7 @@ def frontmatter_to_mapping(fm: Frontmatter) -> dict[str, Node]:
         "ExternalSources": list(fm.external_sources),
         "Summary": fm.summary,
         # yaml.v3 writes a time.Time unquoted.
-        "LastUpdated": _yaml.Verbatim(format_timestamp(fm.last_updated)),
+        "LastUpdated": _yaml.Timestamp(format_timestamp(fm.last_updated)),
         "WhatFor": fm.what_for,
         "WhenToUse": fm.when_to_use,
     }
@@ -266,7 +266,7 @@ def parse_frontmatter(text: str, *, path: str | None = None, first_line: int = 1
     """
     try:
         node = _yaml.load(text)
-    except _yaml.YamlSubsetError as exc:
+    except _yaml.YamlError as exc:
         raise FrontmatterError(exc.message, path=path, line=exc.line + first_line - 1) from None
     if node is None:
         node = {}
@@ -305,6 +305,28 @@ def parse_document(text: str, *, path: str | None = None) -> Document:
         raise FrontmatterError("frontmatter delimiters '---' not found", path=path)
     yaml_text, body, first_line = parts
     return Document(parse_frontmatter(yaml_text, path=path, first_line=first_line), body)
+
+
+def update_document(text: str, fm: Frontmatter, *, path: str | None = None) -> str:
+    """``text`` with its frontmatter changed to ``fm``, everything else kept as it was.
+
+    Only the keys whose value differs are rewritten (ruamel.yaml round trip): key order,
+    quoting, comments, unknown keys and the body stay byte for byte where nothing changed.
+    """
+    parts = split_document(text)
+    if parts is None:
+        raise FrontmatterError("frontmatter delimiters '---' not found", path=path)
+    yaml_text, body, first_line = parts
+    before = frontmatter_to_mapping(parse_frontmatter(yaml_text, path=path, first_line=first_line))
+    after = frontmatter_to_mapping(fm)
+    changes = {key: value for key, value in after.items() if before.get(key) != value}
+    if not changes:
+        return text
+    try:
+        block = _yaml.update_mapping(yaml_text, changes)
+    except _yaml.YamlError as exc:
+        raise FrontmatterError(exc.message, path=path, line=exc.line + first_line - 1) from None
+    return "---\n" + block + "---\n" + body
 
 
 def render_document(document: Document) -> str:

@@ -36,6 +36,7 @@ from metawsm.docs.frontmatter import (
     parse_document,
     render_document,
     split_document,
+    update_document,
 )
 from metawsm.docs.root import resolve_docs_location
 from metawsm.hosts.base import Host
@@ -332,7 +333,8 @@ class NativeDocsProvider:
         found = await self.get_ticket(ticket)
         tasks_path = posixpath.join(found.path, "tasks.md")
         tasks = control.count_tasks(await self._read_text(tasks_path, missing=""))
-        document = await self.read_document(found.index_path)
+        text = await self._read_text(found.index_path)
+        document = parse_document(text, path=found.index_path)
         previous = document.frontmatter.status
         now = self._now()
         updated = replace(
@@ -342,7 +344,7 @@ class NativeDocsProvider:
         )
         await self._host.write_bytes_atomic(
             found.index_path,
-            render_document(Document(updated, document.body)).encode(),
+            update_document(text, updated, path=found.index_path).encode(),
             mode=await self._mode_of(found.index_path),
         )
         changelog_path = posixpath.join(found.path, "changelog.md")

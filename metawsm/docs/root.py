@@ -74,7 +74,7 @@ async def load_ttmp_config(host: Host, path: str) -> TtmpConfig | None:
     try:
         data = await host.read_bytes(path, limit=256 * 1024)
         node = _yaml.load(data.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, _yaml.YamlSubsetError):
+    except (OSError, UnicodeDecodeError, _yaml.YamlError):
         return None
     if not isinstance(node, dict):
         return None

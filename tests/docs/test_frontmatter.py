@@ -135,7 +135,7 @@ def test_missing_required_fields_are_named() -> None:
         ("Topics: core\n", "Topics must be a list"),
         ("Title:\n    - a\n", "Title must be a single value"),
         ("LastUpdated: yesterday\n", "not a timestamp"),
-        ("Title: 'open\n", "unterminated"),
+        ("Title: 'open\n", "while scanning a quoted scalar"),
     ],
 )
 def test_malformed_frontmatter_is_a_frontmatter_error(text: str, reason: str) -> None:

@@ -122,7 +122,7 @@ async def test_an_unreadable_index_is_named_in_the_not_found_hint(
         await docs.get_ticket("T-2")
     assert caught.value.hint is not None
     assert "T-2--two/index.md" in caught.value.hint
-    assert "unterminated" in caught.value.hint
+    assert "while scanning a quoted scalar" in caught.value.hint
 
 
 async def test_a_missing_docs_root_finds_nothing_and_says_so(

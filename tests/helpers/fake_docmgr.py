@@ -1,7 +1,8 @@
 """A fake ``docmgr`` for tests, built only from its recorded contract.
 
-The real ``docmgr`` (a Go tool) cannot be installed here. This script reproduces what
-metawsm's docmgr provider relies on, as recorded in
+The suite runs against the real ``docmgr`` (``make tools``); this fake stays for what the real
+v0.0.20 cannot be made to show (the debug line older builds print before their JSON). It
+reproduces what metawsm's docmgr provider relies on, as recorded in
 ``the docmgr/wsm contracts reference (docmgr-wsm-contracts.md)`` (docmgr ``v0.0.20``):
 
 - §A.1 root resolution: ``--root X`` (X not ``""``/``ttmp``; absolute, or joined onto the cwd),

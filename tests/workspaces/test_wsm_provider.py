@@ -1,8 +1,11 @@
-"""The wsm provider, against a fake ``wsm`` built from the recorded contract (contracts §D).
+"""The wsm provider, against the real ``wsm`` (workspace-manager at the pinned commit).
 
-The fake (``tests/helpers/fake_wsm.py``) makes real git worktrees, writes wsm's JSON records
-and prompts like the real tool; these tests check that metawsm drives it so that it never
-prompts, never overwrites, and that its records are read as the original read them.
+The binary comes from ``make tools`` (``tests/helpers/tools.py``; skipped with the reason when
+it is not installed). Each test isolates ``HOME`` and ``XDG_CONFIG_HOME`` in a temp folder,
+gives every repo a bare-repo ``origin`` for wsm's fetches, and runs wsm through a recording
+shim that logs each call and execs the real binary. These tests check that metawsm drives it
+so that it never prompts, never overwrites, and that its records are read as the original
+read them.
 """
 
 # Tests check the local disk directly; blocking there is intended.
@@ -11,9 +14,7 @@ prompts, never overwrites, and that its records are read as the original read th
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,8 +30,8 @@ from metawsm.workspaces import (
     WorkspaceProvider,
     WsmWorkspaceProvider,
 )
-from tests.helpers import fake_wsm
 from tests.helpers.git import RepoFactory, git_out
+from tests.helpers.tools import RealWsm
 
 pytestmark = pytest.mark.anyio
 
@@ -38,55 +39,19 @@ WS = "t-1-0260207-084728"
 BRANCH = "task/t-1-0260207-084728"
 
 
-class FakeWsm:
-    """Where the fake keeps its state, and what it was asked to do."""
-
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.home = tmp_path / "home"
-        self.config = tmp_path / "config"
-        self.log = tmp_path / "wsm-calls.jsonl"
-        self.home.mkdir()
-        wrapper = fake_wsm.install(tmp_path / "bin")
-        monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.setenv("HOME", str(self.home))
-        monkeypatch.setenv("XDG_CONFIG_HOME", str(self.config))
-        monkeypatch.setenv("FAKE_WSM_LOG", str(self.log))
-
-    def register(self, clones: dict[str, Path]) -> None:
-        """What ``wsm discover`` would record (§D.1; only name and path matter here)."""
-        registry = {
-            "repositories": [
-                {"name": name, "path": str(path), "categories": ["unknown"]}
-                for name, path in clones.items()
-            ],
-            "last_scan": "2026-02-07T08:47:28Z",
-        }
-        target = self.config / "workspace-manager" / "registry.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(registry))
-
-    def record(self, name: str) -> Path:
-        return self.config / "workspace-manager" / "workspaces" / f"{name}.json"
-
-    def calls(self) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
+@pytest.fixture
+def wsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RealWsm:
+    return RealWsm(tmp_path, monkeypatch)
 
 
 @pytest.fixture
-def wsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeWsm:
-    return FakeWsm(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def clones(factory: RepoFactory, wsm: FakeWsm) -> dict[str, Path]:
+def clones(factory: RepoFactory, wsm: RealWsm) -> dict[str, Path]:
     out = {}
     for name in ("api", "web"):
         repo = factory.repo(name, files={"README.md": f"# {name}\n"})
         factory.origin(repo)
         out[name] = repo
-    wsm.register(out)
+    wsm.register(factory.base)
     return out
 
 
@@ -102,7 +67,7 @@ def branches(repo: Path) -> list[str]:
 
 
 async def test_create_reads_the_workspace_from_wsm_json(
-    provider: WsmWorkspaceProvider, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     ws = await provider.create(WS, ["api", "web"], BRANCH, "main")
     record = json.loads(wsm.record(WS).read_text())
@@ -115,7 +80,7 @@ async def test_create_reads_the_workspace_from_wsm_json(
 
 
 async def test_create_runs_wsm_with_a_base_and_without_a_terminal(
-    provider: WsmWorkspaceProvider, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     await provider.create(WS, ["api", "web"], BRANCH, "main")
     [call] = wsm.calls()
@@ -138,7 +103,7 @@ async def test_create_aligns_worktrees_to_origin_when_it_is_ahead(
 
 
 async def test_create_refuses_a_recorded_name_before_wsm_can_overwrite_it(
-    provider: WsmWorkspaceProvider, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     await provider.create(WS, ["api"], BRANCH, "main")
     with pytest.raises(WorkspaceExists):
@@ -147,7 +112,7 @@ async def test_create_refuses_a_recorded_name_before_wsm_can_overwrite_it(
 
 
 async def test_create_refuses_an_existing_branch_instead_of_letting_wsm_prompt(
-    provider: WsmWorkspaceProvider, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     git_out(clones["web"], "branch", BRANCH)
     with pytest.raises(BranchExists, match="locally"):
@@ -156,7 +121,7 @@ async def test_create_refuses_an_existing_branch_instead_of_letting_wsm_prompt(
 
 
 async def test_unregistered_repo_is_repo_not_found(
-    provider: WsmWorkspaceProvider, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     with pytest.raises(RepoNotFound) as caught:
         await provider.create(WS, ["api", "docs"], BRANCH, "main")
@@ -166,7 +131,7 @@ async def test_unregistered_repo_is_repo_not_found(
 
 
 async def test_missing_base_branch_is_reported_before_wsm_runs(
-    provider: WsmWorkspaceProvider, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     with pytest.raises(BaseBranchNotFound, match='base branch "develop" not found for repo'):
         await provider.create(WS, ["api"], BRANCH, "develop")
@@ -174,7 +139,7 @@ async def test_missing_base_branch_is_reported_before_wsm_runs(
 
 
 async def test_failed_wsm_create_reports_its_error_and_leaves_no_branch(
-    provider: WsmWorkspaceProvider, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     # Occupy web's worktree target (in today's folder, learnt from a first workspace) so that
     # wsm's own `git worktree add` fails on web after it made api's worktree and branch.
@@ -191,7 +156,7 @@ async def test_failed_wsm_create_reports_its_error_and_leaves_no_branch(
 
 
 async def test_delete_always_passes_force_and_removes_the_record(
-    provider: WsmWorkspaceProvider, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     ws = await provider.create(WS, ["api", "web"], BRANCH, "main")
     assert await provider.delete(WS)
@@ -202,7 +167,7 @@ async def test_delete_always_passes_force_and_removes_the_record(
 
 
 async def test_deleting_an_unknown_workspace_is_success_without_calling_wsm(
-    provider: WsmWorkspaceProvider, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     await provider.create(WS, ["api"], BRANCH, "main")
     assert await provider.delete(WS)
@@ -211,7 +176,7 @@ async def test_deleting_an_unknown_workspace_is_success_without_calling_wsm(
 
 
 async def test_wsm_saying_workspace_not_found_counts_as_already_deleted(
-    host: LocalHost, provider: WsmWorkspaceProvider, wsm: FakeWsm, tmp_path: Path,
+    host: LocalHost, provider: WsmWorkspaceProvider, wsm: RealWsm, tmp_path: Path,
     clones: dict[str, Path],
 ) -> None:  # fmt: skip
     # metawsm reads a record that wsm (looking elsewhere) does not have: wsm answers
@@ -226,7 +191,7 @@ async def test_wsm_saying_workspace_not_found_counts_as_already_deleted(
 
 
 async def test_delete_refuses_dirty_worktrees_unless_forced(
-    provider: WsmWorkspaceProvider, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     ws = await provider.create(WS, ["api", "web"], BRANCH, "main")
     (Path(ws.repos["web"]) / "draft.txt").write_text("wip")
@@ -239,7 +204,7 @@ async def test_delete_refuses_dirty_worktrees_unless_forced(
 
 
 async def test_fork_names_its_source_and_starts_from_its_branch(
-    provider: WsmWorkspaceProvider, factory: RepoFactory, wsm: FakeWsm, clones: dict[str, Path]
+    provider: WsmWorkspaceProvider, factory: RepoFactory, wsm: RealWsm, clones: dict[str, Path]
 ) -> None:
     source = await provider.create(WS, ["api", "web"], BRANCH, "main")
     work = factory.commit(Path(source.repos["api"]), "agent work", {"api.py": "x = 1\n"})
@@ -273,7 +238,7 @@ async def test_missing_wsm_binary_is_a_clear_error(
 
 
 async def test_config_dir_follows_xdg_then_home(
-    host: LocalHost, monkeypatch: pytest.MonkeyPatch, wsm: FakeWsm
+    host: LocalHost, monkeypatch: pytest.MonkeyPatch, wsm: RealWsm
 ) -> None:
     wsm.record(WS).parent.mkdir(parents=True)
     wsm.record(WS).write_text(json.dumps({"name": WS, "path": "/w", "repositories": []}))
@@ -287,7 +252,7 @@ async def test_config_dir_follows_xdg_then_home(
     assert found is not None and found.root == "/h"
 
 
-async def test_record_without_path_is_an_error(host: LocalHost, wsm: FakeWsm) -> None:
+async def test_record_without_path_is_an_error(host: LocalHost, wsm: RealWsm) -> None:
     wsm.record(WS).parent.mkdir(parents=True)
     wsm.record(WS).write_text(json.dumps({"name": WS}))
     with pytest.raises(WorkspaceError, match="workspace config missing path"):
