@@ -157,11 +157,12 @@ class MetawsmTui(App[int]):
 
     TITLE = "metawsm"
     CSS = """
-    #top { height: auto; max-height: 9; }
-    #runs { width: 50%; height: auto; max-height: 9; }
-    #questions { width: 50%; height: auto; max-height: 9; }
-    #agents { height: auto; max-height: 12; }
-    #steps { height: auto; max-height: 10; }
+    #top { height: auto; max-height: 11; }
+    Table { border: round $primary-darken-3; height: auto; }
+    #runs { width: 45%; max-height: 11; }
+    #questions { width: 55%; max-height: 11; }
+    #agents { max-height: 14; }
+    #steps { max-height: 12; }
     #log { height: 1fr; border: round $primary-darken-2; padding: 0 1; overflow-y: auto; }
     #message { height: 1; color: $text-muted; }
     #supervisor { height: 1; }
@@ -211,7 +212,14 @@ class MetawsmTui(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = self.state.root
+        self.sub_title = self.state.root.rstrip("/").rsplit("/", 1)[-1]
+        for table_id, title in (
+            ("runs", "Active runs"),
+            ("questions", "Questions and threads (escalations first)"),
+            ("agents", "Agents"),
+            ("steps", "Steps"),
+        ):
+            self.query_one(f"#{table_id}", Table).border_title = title
         self.query_one("#agents", Table).focus()
         self.draw()
         self._follow()

@@ -225,7 +225,9 @@ class World:
         log.close()
         self.servers.append(proc)
         sock = self.root / ".metawsm" / "control.sock"
-        wait_until(lambda: proc.poll() is not None or sock.exists(), what="the supervisor")
+        wait_until(
+            lambda: proc.poll() is not None or sock.exists(), timeout=60, what="the supervisor"
+        )
         assert proc.poll() is None, self.serve_log(len(self.servers) - 1)
         return proc
 

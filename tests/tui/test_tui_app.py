@@ -3,8 +3,10 @@ supervisor, a real run in real tmux and git: keys, screens, live updates, reconn
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,6 +18,8 @@ from metawsm.tui.app import Ask, Confirm, MetawsmTui, Table
 from tests.supervisor.world import HOLD, World
 
 pytestmark = pytest.mark.anyio
+
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 ASKER = {
     "steps": [
@@ -101,6 +105,9 @@ async def test_the_operator_answers_an_agent_from_the_tui_and_the_agent_gets_it(
             lambda: any("Left or right?" in row[3] for row in _cells(app, "questions")),
             "the agent's question",
         )
+        if os.environ.get("METAWSM_UPDATE_SCREENSHOTS") == "1":
+            await pilot.pause(0.5)
+            app.save_screenshot(filename="tui.svg", path=str(IMAGES))
         # g opens the answer screen; Esc cancels and sends nothing.
         await pilot.press("g")
         await until(pilot, lambda: isinstance(app.screen, Ask), "the answer screen")
