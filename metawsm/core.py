@@ -36,7 +36,8 @@ from metawsm.supervisor.environment import Environment
 
 
 class Selector(BaseModel):
-    """``--run-id`` or ``--ticket`` (the newest run of that ticket that is not a dry run)."""
+    """``--run-id`` or ``--ticket`` (the newest active run of that ticket, else the newest
+    finished one; a dry run only when the ticket has no other)."""
 
     run_id: str = ""
     ticket: str = ""
@@ -181,10 +182,17 @@ def resolve_run_id(reader: Reader, selector: Selector) -> RunRecord:
         return record
     validate_name("ticket", selector.ticket)
     candidates = [r for r in reader.list_runs() if selector.ticket in r.tickets]
-    candidates.sort(key=lambda r: (r.updated_at, r.run_id), reverse=True)
-    for record in candidates:
-        if not json.loads(record.spec_json or "{}").get("dry_run", False):
-            return record
+    # The newest active run first, then the newest finished one; dry runs only when nothing
+    # else has the ticket.
+    candidates.sort(
+        key=lambda r: (
+            not json.loads(r.spec_json or "{}").get("dry_run", False),
+            r.status in ACTIVE_RUN_STATUSES,
+            r.updated_at,
+            r.run_id,
+        ),
+        reverse=True,
+    )
     if candidates:
         return candidates[0]
     raise NotFoundError(

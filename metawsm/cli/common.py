@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,27 @@ from metawsm.errors import MetawsmError
 from metawsm.naming import validate_name
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.lock import supervisor_is_running
+from metawsm.supervisor.rootdir import find_root
 
 
 def load_env(policy: str = "", db: str = "") -> Environment:
-    """The environment of the current directory's metawsm root."""
-    return Environment.load(root=Path.cwd(), policy=policy or None, db=db or None)
+    """The environment of the metawsm root found from the current directory (walking up, as
+    git does); says so on stderr when that root is not the current directory. ``--policy``
+    and ``--db`` given relative are relative to the current directory, as typed."""
+    root = find_root(Path.cwd())
+    announce_root(root)
+    return Environment.load(
+        root=root,
+        policy=os.path.abspath(policy) if policy else None,
+        db=os.path.abspath(db) if db else None,
+    )
+
+
+def announce_root(root: Path) -> None:
+    """One line on stderr naming the root, when it was found above the current directory."""
+    if root != Path(os.path.abspath(Path.cwd())):
+        sys.stderr.write(f"metawsm: using the root {root}\n")
+        sys.stderr.flush()
 
 
 def print_json(data: Any) -> None:

@@ -124,7 +124,7 @@ def bootstrap(
         run_id=run_id,
         workspace_strategy=workspace_strategy,
         base_branch=base_branch,
-        policy_path=root.policy,
+        policy_path=root.files()[0] or "",
         dry_run=dry_run,
         mode="bootstrap",
     )

@@ -10,6 +10,7 @@ same checks everywhere; the help shows them in a panel of their own.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -43,6 +44,25 @@ class Root:
         from metawsm.cli.common import load_env
 
         return load_env(self.policy, self.db)
+
+    def serve_args(self) -> dict[str, Any]:
+        """``run_serve``'s root, policy and db: the root found from the current directory,
+        the files as typed (relative to the current directory)."""
+        from metawsm.cli.common import announce_root
+        from metawsm.supervisor.rootdir import find_root
+
+        root = find_root()
+        announce_root(root)
+        policy, db = self.files()
+        return {"root": root, "policy": policy, "db": db}
+
+    def files(self) -> tuple[str | None, str | None]:
+        """``--policy`` and ``--db`` made absolute (as typed: relative to the current
+        directory), or None when not given."""
+        return (
+            os.path.abspath(self.policy) if self.policy else None,
+            os.path.abspath(self.db) if self.db else None,
+        )
 
 
 @Parameter(name="*", group=RUN_GROUP)

@@ -24,6 +24,7 @@ from metawsm.policy import (
     resolve_policy_path,
     save_default_policy,
 )
+from metawsm.supervisor.rootdir import find_root
 
 policy_app = App(
     name="policy",
@@ -78,11 +79,11 @@ def policy_validate(*, path: str | None = None, json_output: JsonFlag = False) -
     Parameters
     ----------
     path
-        The policy file (default: .metawsm/policy.json).
+        The policy file (default: .metawsm/policy.json of the root found from here).
     json_output
         Print {"path", "exists", "valid", "errors": [{"key", "message"}]}.
     """
-    target = resolve_policy_path(path)
+    target = resolve_policy_path(path, root=None if path else find_root())
     exists = target.exists()
     errors: list[tuple[str, str]] = []
     try:
@@ -133,11 +134,11 @@ def policy_show(*, path: str | None = None, json_output: JsonFlag = False) -> in
     Parameters
     ----------
     path
-        The policy file (default: .metawsm/policy.json).
+        The policy file (default: .metawsm/policy.json of the root found from here).
     json_output
         Print {"path", "exists", "policy"}.
     """
-    target = resolve_policy_path(path)
+    target = resolve_policy_path(path, root=None if path else find_root())
     policy = load_policy(target)
     if json_output:
         _print_json(

@@ -80,7 +80,7 @@ def serve(
         from metawsm.web.server import parse_address
 
         address = parse_address(web[0] if web else "")
-    run_serve(policy=root.policy or None, db=root.db or None, verbose=verbose, web=address)
+    run_serve(**root.serve_args(), verbose=verbose, web=address)
     return 0
 
 
@@ -150,7 +150,7 @@ def run(
         run_id=run_id,
         workspace_strategy=workspace_strategy,
         base_branch=base_branch,
-        policy_path=root.policy,
+        policy_path=root.files()[0] or "",
         dry_run=dry_run,
     )
     return submit(request, root=root, detach=detach, json_output=json_output)
@@ -190,7 +190,8 @@ def submit(
 
     from metawsm.supervisor.serve import run_serve  # the actor tree: only when it runs here
 
-    run_serve(policy=root.policy or None, db=root.db or None, job=job)
+    policy, db = root.files()
+    run_serve(root=env.root, policy=policy, db=db, job=job)
     return 0 if outcome.get("status", "") != RunStatus.FAILED else 1
 
 

@@ -20,6 +20,7 @@ from metawsm.errors import StoreError
 from metawsm.store.db import DEFAULT_DB_PATH, connect
 from metawsm.store.reader import count_rows
 from metawsm.store.schema import LATEST_VERSION, check_supported, migrate
+from metawsm.supervisor.rootdir import find_root
 
 db_app = App(
     name="db",
@@ -36,7 +37,7 @@ def _print_json(value: Any) -> None:
 
 
 @db_app.command(name="migrate")
-def db_migrate(*, db: str = DEFAULT_DB_PATH, json_output: JsonFlag = False) -> int:
+def db_migrate(*, db: str = "", json_output: JsonFlag = False) -> int:
     """Create the database if missing and migrate it to the latest schema version.
 
     Safe to run at any time, also while a supervisor runs: each step is one transaction.
@@ -46,11 +47,11 @@ def db_migrate(*, db: str = DEFAULT_DB_PATH, json_output: JsonFlag = False) -> i
     Parameters
     ----------
     db
-        The SQLite database file.
+        The SQLite database file (default: .metawsm/metawsm.db of the root found from here).
     json_output
         Print {"path", "schema_version", "previous_version", "latest_version"} instead.
     """
-    path = Path(db)
+    path = Path(db) if db else find_root() / DEFAULT_DB_PATH
     conn = connect(path)
     try:
         report = migrate(conn)
@@ -73,7 +74,7 @@ def db_migrate(*, db: str = DEFAULT_DB_PATH, json_output: JsonFlag = False) -> i
 
 
 @db_app.command(name="status")
-def db_status(*, db: str = DEFAULT_DB_PATH, json_output: JsonFlag = False) -> int:
+def db_status(*, db: str = "", json_output: JsonFlag = False) -> int:
     """Show the database's schema version and how many runs, agents and events it holds.
 
     Reads only; never creates or migrates the file.
@@ -83,11 +84,11 @@ def db_status(*, db: str = DEFAULT_DB_PATH, json_output: JsonFlag = False) -> in
     Parameters
     ----------
     db
-        The SQLite database file.
+        The SQLite database file (default: .metawsm/metawsm.db of the root found from here).
     json_output
         Print {"path", "schema_version", "latest_version", "counts"} instead.
     """
-    path = Path(db)
+    path = Path(db) if db else find_root() / DEFAULT_DB_PATH
     conn = connect(path, readonly=True)
     try:
         version = check_supported(conn)

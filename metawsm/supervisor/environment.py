@@ -17,11 +17,12 @@ from metawsm.docs.native import NativeDocsProvider
 from metawsm.hosts import LocalHost
 from metawsm.hosts.tmux import TmuxServer
 from metawsm.policy import Policy, load_policy, resolve_under
+from metawsm.supervisor.rootdir import STATE_DIR, find_root
 from metawsm.workspaces.base import WorkspaceProvider
 from metawsm.workspaces.git import GitWorkspaceProvider
 from metawsm.workspaces.wsm import WsmWorkspaceProvider
 
-STATE_DIR = ".metawsm"
+__all__ = ["STATE_DIR", "Environment"]
 
 
 @dataclass
@@ -39,8 +40,9 @@ class Environment:
     def load(
         cls, *, root: Path | None = None, policy: str | None = None, db: str | None = None
     ) -> Environment:
-        """The environment of ``root`` (default: the current directory)."""
-        base = Path(os.path.abspath(root or Path.cwd()))
+        """The environment of ``root`` (default: the root found from the current directory,
+        see :func:`~metawsm.supervisor.rootdir.find_root`)."""
+        base = Path(os.path.abspath(root)) if root is not None else find_root()
         policy_path = Path(policy) if policy else base / STATE_DIR / "policy.json"
         if not policy_path.is_absolute():
             policy_path = base / policy_path
