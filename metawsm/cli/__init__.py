@@ -1,37 +1,32 @@
 """The ``metawsm`` command line.
 
-One cyclopts :class:`~cyclopts.App`; each group of commands lives in a module of its own and
-registers itself on :data:`app`. :func:`main` is the console script: it turns every
-:class:`~metawsm.errors.MetawsmError` and every parse error into one line plus a hint, and a
-non-zero exit code, never a traceback.
+:func:`main` is the console script. It first tries the thin path (:mod:`metawsm.cli.thin`):
+``--help``, ``--version`` and the reads the running supervisor answers (``status --json``,
+``runs --json``) are served with little more than ``json`` and ``socket`` imported. Every other
+command loads the cyclopts app (:mod:`metawsm.cli.application`), whose errors become one line
+plus a hint and a non-zero exit code, never a traceback.
+
+``from metawsm.cli import app`` (as the command modules do) loads the app on first use.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from cyclopts import App, CycloptsError
+if TYPE_CHECKING:
+    from cyclopts import App
 
-from metawsm import __version__
-from metawsm.errors import MetawsmError
+    app: App
 
-app = App(
-    name="metawsm",
-    help="Supervise coding agents working on tickets across git workspaces.",
-    version=__version__,
-)
 
-# Command modules register themselves on `app` when imported.
-from metawsm.cli import completion as _completion  # noqa: E402
-from metawsm.cli import loop_cmds as _loop_cmds  # noqa: E402
-from metawsm.cli import policy_cmds as _policy_cmds  # noqa: E402
-from metawsm.cli import run_cmds as _run_cmds  # noqa: E402
-from metawsm.cli import store_cmds as _store_cmds  # noqa: E402
-from metawsm.cli import tui_cmds as _tui_cmds  # noqa: E402
-from metawsm.cli import watch_cmds as _watch_cmds  # noqa: E402
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from metawsm.cli.application import app
 
-_ = (_completion, _loop_cmds, _policy_cmds, _run_cmds, _store_cmds, _tui_cmds, _watch_cmds)
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _first_line(text: str) -> str:
@@ -42,6 +37,21 @@ def _first_line(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (the console script exits with it)."""
     tokens = list(sys.argv[1:] if argv is None else argv)
+    from metawsm.cli.thin import run_thin
+
+    answered = run_thin(tokens)
+    if answered is not None:
+        return answered
+    return run_full(tokens)
+
+
+def run_full(tokens: list[str]) -> int:
+    """Run ``tokens`` through the cyclopts app."""
+    from cyclopts import CycloptsError
+
+    from metawsm.cli.application import app
+    from metawsm.errors import MetawsmError
+
     try:
         result = app(
             tokens,

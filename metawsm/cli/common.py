@@ -15,7 +15,7 @@ from metawsm.errors import MetawsmError
 from metawsm.naming import validate_name
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.lock import supervisor_is_running
-from metawsm.supervisor.rootdir import find_root
+from metawsm.supervisor.rootdir import announce_root, find_root
 
 
 def load_env(policy: str = "", db: str = "") -> Environment:
@@ -29,13 +29,6 @@ def load_env(policy: str = "", db: str = "") -> Environment:
         policy=os.path.abspath(policy) if policy else None,
         db=os.path.abspath(db) if db else None,
     )
-
-
-def announce_root(root: Path) -> None:
-    """One line on stderr naming the root, when it was found above the current directory."""
-    if root != Path(os.path.abspath(Path.cwd())):
-        sys.stderr.write(f"metawsm: using the root {root}\n")
-        sys.stderr.flush()
 
 
 def print_json(data: Any) -> None:

@@ -48,8 +48,7 @@ class Root:
     def serve_args(self) -> dict[str, Any]:
         """``run_serve``'s root, policy and db: the root found from the current directory,
         the files as typed (relative to the current directory)."""
-        from metawsm.cli.common import announce_root
-        from metawsm.supervisor.rootdir import find_root
+        from metawsm.supervisor.rootdir import announce_root, find_root
 
         root = find_root()
         announce_root(root)

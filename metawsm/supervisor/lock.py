@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from metawsm.errors import MetawsmError
@@ -17,7 +18,7 @@ from metawsm.errors import MetawsmError
 if TYPE_CHECKING:
     from metawsm.supervisor.environment import Environment
 
-__all__ = ["SupervisorRunning", "hold_lock", "supervisor_is_running"]
+__all__ = ["SupervisorRunning", "hold_lock", "lock_is_held", "supervisor_is_running"]
 
 
 class SupervisorRunning(MetawsmError):
@@ -50,9 +51,14 @@ def hold_lock(env: Environment) -> Iterator[IO[str]]:
 
 def supervisor_is_running(env: Environment) -> bool:
     """True when some process holds the root's lock (a live supervisor)."""
-    if not env.lock_path.exists():
+    return lock_is_held(env.lock_path)
+
+
+def lock_is_held(lock_path: Path) -> bool:
+    """True when some process holds the lock file at ``lock_path``."""
+    if not lock_path.exists():
         return False
-    with open(env.lock_path, "a+") as handle:
+    with open(lock_path, "a+") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

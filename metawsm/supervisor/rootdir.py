@@ -13,6 +13,7 @@ Kept free of heavy imports: the CLI's thin path uses it before anything else loa
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 STATE_DIR = ".metawsm"
@@ -34,3 +35,10 @@ def find_root(start: Path | None = None) -> Path:
         if is_root(folder):
             return folder
     return here
+
+
+def announce_root(root: Path) -> None:
+    """One line on stderr naming the root, when it was found above the current directory."""
+    if root != Path(os.path.abspath(Path.cwd())):
+        sys.stderr.write(f"metawsm: using the root {root}\n")
+        sys.stderr.flush()
