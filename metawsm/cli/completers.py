@@ -20,12 +20,15 @@ LIMIT = 200
 
 
 def _root_files(start: Path) -> tuple[Path, Path] | None:
-    """The database and policy of the nearest metawsm root at or above ``start``."""
-    for folder in (start, *start.parents):
-        state = folder / ".metawsm"
-        if state.is_dir():
-            return state / "metawsm.db", state / "policy.json"
-    return None
+    """The database and policy of the nearest metawsm root at or above ``start`` (the rule
+    every command uses, :func:`~metawsm.supervisor.rootdir.find_root`)."""
+    from metawsm.supervisor.rootdir import STATE_DIR, find_root, is_root
+
+    root = find_root(start)
+    if not is_root(root):
+        return None
+    state = root / STATE_DIR
+    return state / "metawsm.db", state / "policy.json"
 
 
 def _db_path(context: Any) -> Path | None:
