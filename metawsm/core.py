@@ -365,10 +365,19 @@ async def record_new_run(
             run_id=spec.run_id,
         ),
     ]
+    from metawsm.loop.dochome import docs_repo_of_run  # lazily: the CLI starts lean
+
+    # Where docs.root lies in a repo of the run, the ticket and the brief are written in the
+    # workspace (and committed there) when it is seeded, never in the operator's checkout.
+    in_place = brief is not None and not spec.dry_run and docs_repo_of_run(env, spec.repos) is None
+    if in_place:
+        assert brief is not None
+        await ensure_ticket(env, brief)
     if brief is not None:
         write.append(upsert_brief_op(spec.run_id, brief))
     await store.write(*write)
-    if brief is not None and not spec.dry_run:
+    if in_place:
+        assert brief is not None
         await write_brief_doc(env, spec.run_id, brief)
     if spec.dry_run:
         await store.transition(
@@ -383,7 +392,9 @@ async def record_new_run(
 
 
 async def ensure_ticket(env: Environment, brief: Brief) -> bool:
-    """Create the bootstrap ticket in the docs provider if it is missing; True if created."""
+    """Create the bootstrap ticket in the docs provider if it is missing; True if created.
+
+    Only for a docs root that lies in no repo of the run (see :mod:`metawsm.loop.dochome`)."""
     docs = env.docs_provider()
     if await docs.find_ticket(brief.ticket) is not None:
         return False

@@ -113,12 +113,15 @@ class EditStep(_Step):
 
 
 class CommitStep(_Step):
-    """``git add -A`` and ``git commit -m MESSAGE`` in the doc-home repo or a sibling repo."""
+    """``git add -A`` and ``git commit -m MESSAGE`` in the doc-home repo or a sibling repo;
+    with ``paths``, only those files are added and committed (an agent that commits only its
+    own work, as docs/agent-protocol.md asks)."""
 
     do: Literal["commit"]
     message: Text
     repo: RepoName | None = None
     allow_empty: bool = False
+    paths: list[RelativePath] | None = None
 
 
 class SleepStep(_Step):
@@ -354,10 +357,13 @@ class Runner:
 
     def _commit(self, step: CommitStep) -> None:
         repo = self._repo_dir(step.repo)
-        self._git(repo, ["add", "-A"])
+        only = [str(p) for p in step.paths] if step.paths else []
+        self._git(repo, ["add", "-A", "--", *only])
         commit = [*self._identity(repo), "commit", "--quiet", "-m", step.message]
         if step.allow_empty:
             commit.append("--allow-empty")
+        if only:
+            commit += ["--", *only]
         self._git(repo, commit)
         head = self._git(repo, ["log", "-1", "--format=%h %s"]).strip()
         print(f"committed {head}", flush=True)

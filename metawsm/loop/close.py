@@ -12,6 +12,7 @@ from typing import Any
 
 from metawsm.errors import MetawsmError, UsageError
 from metawsm.hsm import EntityKind, RunStatus
+from metawsm.loop.dochome import close_tickets_on_branches, docs_repo_of_run
 from metawsm.loop.gates import GateError, check_close_gates, gate_report, load_close_context
 from metawsm.runs.spec import RunSpec
 from metawsm.store.client import WriteHelpers
@@ -89,6 +90,9 @@ async def close_run(
     entry = changelog_entry.strip() or f"Closed by metawsm run {record.run_id}"
     if dry_run:
         report = await gate_report(ctx)
+        where = "on its workspace branch"
+        if docs_repo_of_run(env, spec.repos) is None:
+            where += " and in place in docs.root"
         workspaces = sorted(set(spec.workspaces.values()))
         return {
             "run_id": record.run_id,
@@ -97,7 +101,7 @@ async def close_run(
             "passed": all(g.passed for g in report),
             "actions": [
                 *(f"merge workspace {w}" for w in workspaces),
-                *(f"close ticket {t}: {entry}" for t in spec.tickets),
+                *(f"close ticket {t} {where}: {entry}" for t in spec.tickets),
             ],
         }
     await check_close_gates(ctx)
@@ -110,11 +114,14 @@ async def close_run(
             "close started",
             run_id=record.run_id,
         )
+    # The ticket is closed on the workspace branch (a metawsm commit), so main gets it from the
+    # merge; in place only where docs.root lies in no repo of the run (see loop.dochome).
+    on_branch, in_place = await close_tickets_on_branches(env, spec, entry, run_id=record.run_id)
     merged = await merge_run(
         env, store, dataclasses.replace(record, status=RunStatus.CLOSING), dry_run=False, human=True
     )
     docs = env.docs_provider()
-    for ticket in spec.tickets:
+    for ticket in in_place:
         await docs.close_ticket(ticket, entry)
     await store.transition(
         EntityKind.RUN,
@@ -129,6 +136,8 @@ async def close_run(
         "status": "closed",
         "merge": merged["workspaces"],
         "tickets_closed": list(spec.tickets),
+        "tickets_closed_on_branch": on_branch,
+        "tickets_closed_in_place": in_place,
     }
 
 

@@ -27,6 +27,7 @@ from metawsm.store.reader import Reader
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.signal_watch import agent_signal_root, signal_roots
 from metawsm.workspaces.base import Workspace
+from metawsm.workspaces.commits import commit_paths
 
 
 async def workspace_signal_roots(
@@ -152,4 +153,9 @@ async def append_feedback(env: Environment, spec: RunSpec, feedback: str) -> lis
                 old = "# Operator Feedback\n\n"
             await env.host.write_bytes_atomic(path, (old + entry).encode("utf-8"))
             written.append(path)
+        if doc_repo is not None and len(targets) > 1:
+            # The ticket's copy is part of the workspace branch: committed before any restart.
+            await commit_paths(
+                env.host, doc_repo, [targets[1]], f"metawsm: operator feedback on {ticket}"
+            )
     return written

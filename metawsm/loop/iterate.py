@@ -35,7 +35,7 @@ async def prepare_iteration(
             "actions": [
                 "clear completion, validation and guidance files in both signal roots",
                 "append the feedback to .metawsm/operator-feedback.md and the ticket's "
-                "reference/99-operator-feedback.md",
+                "reference/99-operator-feedback.md (committed on the workspace branch)",
                 "restart every agent as a new generation",
             ],
         }

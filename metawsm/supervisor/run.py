@@ -29,9 +29,11 @@ from actors import (
     Supervisor,
     SupervisorState,
 )
-from metawsm.docs.seed import seed_ticket
 from metawsm.errors import MetawsmError
 from metawsm.hsm import AgentStatus, EntityKind, RunStatus, StepStatus, can_transition
+from metawsm.loop.bootstrap import Brief
+from metawsm.loop.dochome import brief_from_row, docs_repo_of_run, seed_workspace_docs
+from metawsm.loop.gates import read_run_brief
 from metawsm.runs.spec import RunSpec
 from metawsm.status import LiveAgent
 from metawsm.store import ops
@@ -304,7 +306,7 @@ class RunController(Actor[RunMessage]):
     async def _do_step(self, step: StepRecord) -> None:
         assert self.run_spec is not None
         if step.kind == "verify_ticket":
-            await self.ctx.env.docs_provider().get_ticket(step.ticket)
+            await self._verify_ticket(step.ticket)
         elif step.kind == "workspace":
             await self._provision(step.workspace_name)
         elif step.kind == "ticket_context_sync":
@@ -315,6 +317,31 @@ class RunController(Actor[RunMessage]):
             await ref.request(Start(), timeout=AGENT_REQUEST_TIMEOUT)
         else:
             raise MetawsmError(f"unknown step kind: {step.kind}")
+
+    async def _verify_ticket(self, ticket_id: str) -> None:
+        """The ticket exists in ``docs.root``; a bootstrap run whose docs root lies in one of
+        its repos may lack it: seeding creates it in the workspace (never in the operator's
+        checkout)."""
+        assert self.run_spec is not None
+        docs = self.ctx.env.docs_provider()
+        if (
+            self.run_spec.mode == "bootstrap"
+            and self.run_spec.doc_seed_mode == "copy_from_repo_on_start"
+            and docs_repo_of_run(self.ctx.env, self.run_spec.repos) is not None
+            and self._brief() is not None
+        ):
+            await docs.find_ticket(ticket_id)  # a duplicate still fails here
+            return
+        await docs.get_ticket(ticket_id)
+
+    def _brief(self) -> Brief | None:
+        row = read_run_brief(self.reader.conn, self.run_id)
+        if row is None:
+            return None
+        return brief_from_row(
+            row.ticket, row.goal, row.scope, row.done_criteria, row.constraints_text,
+            row.merge_intent, row.qa_json,
+        )  # fmt: skip
 
     async def _provision(self, name: str) -> Workspace:
         assert self.run_spec is not None
@@ -370,8 +397,13 @@ class RunController(Actor[RunMessage]):
         await self.ctx.store.write(ops.upsert_doc_sync_state(record))
         try:
             workspace = await self._workspace(workspace_name)
-            ticket = await self.ctx.env.docs_provider().get_ticket(ticket_id)
-            result = await seed_ticket(self.ctx.env.host, ticket, self._doc_repo_path(workspace))
+            result = await seed_workspace_docs(
+                self.ctx.env,
+                self.run_spec,
+                ticket_id,
+                self._doc_repo_path(workspace),
+                self._brief() if self.run_spec.mode == "bootstrap" else None,
+            )
         except MetawsmError as exc:
             failed = DocSyncRecord(
                 **{**_fields(record), "status": "failed", "error_text": exc.message}

@@ -26,7 +26,6 @@ from metawsm.core import (
     SignalNotify,
     SubmitParams,
     cleanup_plan,
-    ensure_ticket,
     event,
     is_active,
     plan_view,
@@ -165,8 +164,6 @@ class ServiceCore(LoopOps, ReadingCore):
 
     async def submit_run(self, params: SubmitParams) -> dict[str, Any]:
         brief = None if params.brief is None else params.brief.to_brief()
-        if brief is not None and not params.request.dry_run:
-            await ensure_ticket(self.env, brief)
         with Reader(self.env.db_path) as reader:
             spec = await record_new_run(self.store, self.env, params.request, reader, brief)
         if spec.dry_run:

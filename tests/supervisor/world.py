@@ -74,9 +74,12 @@ class World:
         operator: dict[str, Any] | None = None,
         ticket: str = "T-1",
         policy: dict[str, Any] | None = None,
+        docs_in: str | None = None,
     ) -> None:
         """``policy`` adds (or replaces) top-level sections of the policy, e.g.
-        ``{"execution": {"step_retries": 2}}``."""
+        ``{"execution": {"step_retries": 2}}``. ``docs_in="api"`` puts the docs root inside
+        that repo (``repos/api/ttmp``, the ticket committed on its ``main``): the layout where
+        the operator works from that repo's checkout."""
         self.root = tmp
         self.ticket = ticket
         self.socket = f"mwt-{secrets.token_hex(4)}"
@@ -93,10 +96,14 @@ class World:
             (path / "README.md").write_text(f"# {repo}\n")
             _git(path, "add", "-A")
             _git(path, "commit", "-q", "-m", "initial")
-        (tmp / "ttmp").mkdir()
+        self.docs_root = tmp / "repos" / docs_in / "ttmp" if docs_in else tmp / "ttmp"
+        self.docs_root.mkdir()
         anyio.run(
-            NativeDocsProvider(LocalHost(), str(tmp / "ttmp")).create_ticket, ticket, "End to end"
+            NativeDocsProvider(LocalHost(), str(self.docs_root)).create_ticket, ticket, "End to end"
         )
+        if docs_in:
+            _git(tmp / "repos" / docs_in, "add", "-A")
+            _git(tmp / "repos" / docs_in, "commit", "-q", "-m", f"{ticket}: ticket docs")
         (tmp / "scripts").mkdir()
         profiles, entries = [], []
         for name, script in agents.items():
@@ -116,6 +123,7 @@ class World:
             "supervisor": {"tick_seconds": 0.2, "shutdown_seconds": 5},
             "agent_profiles": profiles,
             "agents": entries,
+            **({"docs": {"root": f"repos/{docs_in}/ttmp"}} if docs_in else {}),
             **(policy or {}),
         }
         (tmp / ".metawsm").mkdir()
