@@ -1,11 +1,14 @@
 """``make demo``: metawsm end to end, for real, on embedded defaults.
 
-It makes a throwaway folder with two git repositories (``api`` and ``web``) and a ticket in the
-docmgr layout, writes a policy with two scripted agents on a private tmux server, and then runs
-the real CLI: ``metawsm run`` (which starts a supervisor in the foreground for the run), while a
-second process shows ``metawsm status`` as the agents edit, commit and exit. It ends with the
-agents done and prints the folder so you can look around. Nothing is simulated: the agents are
-real processes in tmux, the commits are real, the state is in SQLite.
+It makes a throwaway folder with two git repositories (``api`` and ``web``), the ticket docs
+inside ``api`` (``repos/api/ttmp``, committed on its ``main``: the layout the original was used
+in, the operator working from that checkout), writes a policy with two scripted agents on a
+private tmux server, starts the supervisor, and then drives the whole loop with the real CLI:
+bootstrap, a guidance question answered, completion and validation, close. The agents commit
+only their own work files; metawsm commits its own (the brief, the closed ticket) on the
+workspace branch, so ``main`` receives everything through the merge and no checkout is ever
+left dirty, which the demo checks at the end. Nothing is simulated: the agents are real
+processes in tmux, the commits are real, the state is in SQLite.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from metawsm.docs.native import NativeDocsProvider
 from metawsm.hosts import LocalHost
 
 TICKET = "DEMO-1"
+DOCS_ROOT = "repos/api/ttmp"  # the ticket docs live inside the api repo
 TMUX_SOCKET = f"metawsm-demo-{os.getpid()}"
 
 DONE = "greet() exists and the page says hello"
@@ -51,8 +55,18 @@ CODER = {
             "path": "index.html",
             "content": "<p>hello from the web repo</p>\n",
         },
-        {"do": "commit", "repo": "api", "message": "DEMO-1: add greet()"},
-        {"do": "commit", "repo": "web", "message": "DEMO-1: add the page"},
+        {
+            "do": "commit",
+            "repo": "api",
+            "message": "DEMO-1: add greet()",
+            "paths": ["greeting.py", "ANSWER.md"],
+        },
+        {
+            "do": "commit",
+            "repo": "web",
+            "message": "DEMO-1: add the page",
+            "paths": ["index.html"],
+        },
         {"do": "complete", "summary": "greet() and the page are in"},
         {"do": "validate", "status": "passed", "done_criteria": DONE},
         {"do": "say", "text": "coder: done"},
@@ -70,7 +84,12 @@ REVIEWER = {
             "path": "REVIEW.md",
             "content": "Reviewed DEMO-1: looks good.\n",
         },
-        {"do": "commit", "repo": "api", "message": "DEMO-1: review notes"},
+        {
+            "do": "commit",
+            "repo": "api",
+            "message": "DEMO-1: review notes",
+            "paths": ["REVIEW.md"],
+        },
         {"do": "complete", "summary": "reviewed"},
         {"do": "validate", "status": "passed", "done_criteria": DONE},
         {"do": "say", "text": "reviewer: done"},
@@ -100,9 +119,12 @@ def build_world(root: Path) -> None:
     """The throwaway folder: repos, ticket, scripts, policy."""
     _make_repo(root / "repos" / "api", "# api\n")
     _make_repo(root / "repos" / "web", "# web\n")
-    (root / "ttmp").mkdir()
-    provider = NativeDocsProvider(LocalHost(), str(root / "ttmp"))
+    docs = root / DOCS_ROOT
+    docs.mkdir()
+    provider = NativeDocsProvider(LocalHost(), str(docs))
     anyio.run(provider.create_ticket, TICKET, "Say hello from both repos")
+    _git(root / "repos" / "api", "add", "-A")
+    _git(root / "repos" / "api", "commit", "-q", "-m", f"{TICKET}: ticket docs")
     scripts = root / "scripts"
     scripts.mkdir()
     (scripts / "coder.json").write_text(json.dumps(CODER, indent=2))
@@ -114,7 +136,7 @@ def build_world(root: Path) -> None:
             "root": ".metawsm/workspaces",
             "repos": {"api": "repos/api", "web": "repos/web"},
         },
-        "docs": {"provider": "native", "root": "ttmp"},
+        "docs": {"provider": "native", "root": DOCS_ROOT},
         "tmux": {"socket": TMUX_SOCKET},
         "operator": {"restart_budget": 2, "restart_cooldown_seconds": 1},
         "supervisor": {"tick_seconds": 0.5, "shutdown_seconds": 5},
@@ -171,6 +193,28 @@ def _wait_status(root: Path, wanted: str, timeout: float = 120) -> bool:
     return False
 
 
+def _dirty_checkouts(root: Path) -> dict[str, str]:
+    """``git status --porcelain`` of each repo's checkout and worktrees, for the dirty ones."""
+    dirty: dict[str, str] = {}
+    for repo in ("api", "web"):
+        listed = subprocess.run(
+            ["git", "worktree", "list", "--porcelain"],
+            cwd=root / "repos" / repo,
+            text=True,
+            capture_output=True,
+        ).stdout
+        for line in listed.splitlines():
+            if not line.startswith("worktree "):
+                continue
+            path = line.split(" ", 1)[1]
+            out = subprocess.run(
+                ["git", "-C", path, "status", "--porcelain"], text=True, capture_output=True
+            ).stdout
+            if out.strip():
+                dirty[path] = out.strip().replace("\n", "; ")
+    return dirty
+
+
 def main() -> int:
     """Run the demo; exit non-zero if a step of the loop did not happen."""
     if shutil.which("tmux") is None or shutil.which("git") is None:
@@ -180,7 +224,7 @@ def main() -> int:
     _say(f"building a throwaway world in {root}")
     build_world(root)
     print("  repos/api, repos/web   two git repositories on main")
-    print(f"  ttmp/                  ticket {TICKET} in the docmgr layout")
+    print(f"  repos/api/ttmp/        ticket {TICKET} in the docmgr layout, committed in api")
     print(
         "  .metawsm/policy.json   two scripted agents (coder, reviewer), tmux server "
         f"-L {TMUX_SOCKET}"
@@ -254,11 +298,19 @@ def main() -> int:
             print(f"  {repo}:")
             for line in log_lines.splitlines():
                 print(f"    {line}")
-        index = next((root / "ttmp").glob(f"**/{TICKET}--*/index.md"))
+        index = next((root / DOCS_ROOT).glob(f"**/{TICKET}--*/index.md"))
         status_line = next(
             (ln for ln in index.read_text().splitlines() if ln.startswith("Status:")), "Status: ?"
         )
-        print(f"  ticket {TICKET}: {status_line}")
+        print(f"  ticket {TICKET} (from the merge, in the operator's api checkout): {status_line}")
+        _say("git status --porcelain of every checkout and worktree (metawsm left none dirty)")
+        dirty = _dirty_checkouts(root)
+        for path, lines in dirty.items():
+            print(f"  {path}: {lines}")
+        if dirty or status_line != "Status: complete":
+            print("a checkout is dirty or the ticket is not closed", file=sys.stderr)
+            return 1
+        print("  all clean")
         _say(f"done; look around in {root}")
         print(f"  tmux -L {TMUX_SOCKET} ls     the agents' sessions (dead panes keep their output)")
         print(f"  cd {root} && {sys.executable} -m metawsm runs --all")
