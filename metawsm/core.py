@@ -22,12 +22,14 @@ from typing import Any, Protocol
 from pydantic import BaseModel, field_validator
 
 from metawsm.errors import NotFoundError, UsageError
+from metawsm.forum.service import FORUM_METHODS
 from metawsm.hsm import ACTIVE_RUN_STATUSES, EntityKind, RunStatus
 from metawsm.loop.bootstrap import Brief, render_brief_doc, upsert_brief_op
 from metawsm.naming import validate_name
 from metawsm.runs.plan import build_plan, seed_agents
 from metawsm.runs.spec import RunRequest, RunSpec, resolve_run
 from metawsm.status import LiveAgent, build_status, collect_diffs, summarize
+from metawsm.status.views import ForumStatusView, RunStatusView
 from metawsm.store import ops
 from metawsm.store.client import StoreWrites
 from metawsm.store.reader import Reader
@@ -250,6 +252,7 @@ class ReadingCore:
             diffs = await collect_diffs(
                 self.env.host, await self._workspace_repos(spec), spec.get("base_branch", "main")
             )
+        now = datetime.now(UTC)
         view = build_status(
             record,
             steps,
@@ -259,11 +262,37 @@ class ReadingCore:
             spec=spec,
             live=self.live(record.run_id),
             diffs=diffs,
-            now=datetime.now(UTC),
+            now=now,
             supervisor_up=self.supervisor_up,
             stale_warning_seconds=self.env.policy.docs.stale_warning_seconds,
         )
-        return view.model_dump(mode="json")
+        return self._with_forum(view, now).model_dump(mode="json")
+
+    def _with_forum(self, view: RunStatusView, now: datetime) -> RunStatusView:
+        """The run's threads, escalations and each question's thread id."""
+        from metawsm.forum import store as forum_store
+
+        with self.reader() as reader:
+            forum = forum_store.run_forum(
+                reader.conn,
+                view.run_id,
+                now=now,
+                sla_minutes=self.env.policy.forum.sla.escalation_minutes,
+            )
+            links = forum_store.guidance_threads(reader.conn, [g.id for g in view.guidance])
+        if forum is not None:
+            forum["export_lag"] = self.forum_export_lag()
+        guidance = [g.model_copy(update={"thread_id": links.get(g.id)}) for g in view.guidance]
+        return view.model_copy(
+            update={
+                "guidance": guidance,
+                "forum": None if forum is None else ForumStatusView.model_validate(forum),
+            }
+        )
+
+    def forum_export_lag(self) -> int | None:
+        """Events not yet exported to Redis (None: the export is off)."""
+        return None
 
     async def _workspace_repos(self, spec: dict[str, Any]) -> dict[str, dict[str, str]]:
         provider = self.env.workspace_provider()
@@ -465,6 +494,11 @@ def socket_methods(core: Core) -> dict[str, Method]:
         "iterate": bind(IterateParams, core.iterate),
         "merge": bind(MergeParams, core.merge),
         "close": bind(CloseParams, core.close),
+        **{
+            name: bind(model, getattr(core, attr))
+            for name, (model, attr) in FORUM_METHODS.items()
+            if hasattr(core, attr)
+        },
         # Methods only the supervisor has (they need its actors).
         **(
             {

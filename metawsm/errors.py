@@ -71,3 +71,9 @@ class TransitionError(MetawsmError):
 
 class NotFoundError(MetawsmError):
     """A run, ticket, agent or thread that does not exist."""
+
+
+class WaitTimeoutError(MetawsmError):
+    """A command that waits (``forum wait``) ran out of time; exit 3."""
+
+    exit_code = 3

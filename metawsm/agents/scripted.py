@@ -18,6 +18,7 @@ error is one line on stderr, ``scripted: error: <message>``.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -142,6 +143,19 @@ class GuidanceStep(_Step):
     """Also write the answer to this file of the doc-home repo."""
 
 
+class ForumStep(_Step):
+    """Ask on the forum (``metawsm forum ask``, which takes run, ticket and agent from this
+    agent's environment) and block in ``metawsm forum wait`` until the answer comes."""
+
+    do: Literal["forum"]
+    title: Text
+    body: Text
+    priority: str = "normal"
+    timeout: float = Field(default=600.0, gt=0, allow_inf_nan=False)
+    save_answer: RelativePath | None = None
+    """Also write the answer to this file of the doc-home repo."""
+
+
 class CompleteStep(_Step):
     """Write ``implementation-complete.json``."""
 
@@ -186,6 +200,7 @@ Step = Annotated[
     | CommitStep
     | SleepStep
     | GuidanceStep
+    | ForumStep
     | CompleteStep
     | ValidateStep
     | ExitStep
@@ -232,6 +247,8 @@ def describe(step: Step) -> str:
             return f"sleep {step.seconds:g}s"
         case GuidanceStep():
             return f"guidance {step.question.strip()!r}"
+        case ForumStep():
+            return f"forum {step.title.strip()!r}"
         case CompleteStep():
             return "complete"
         case ValidateStep():
@@ -307,6 +324,8 @@ class Runner:
                 time.sleep(step.seconds)
             case GuidanceStep():
                 self._guidance(step)
+            case ForumStep():
+                self._forum(step)
             case CompleteStep():
                 context = self._signal_context()
                 signal = ImplementationComplete(
@@ -403,6 +422,56 @@ class Runner:
             command = " ".join(arg for arg in args if not arg.startswith("user."))
             raise MetawsmError(f"git {command} in {repo}: exit {done.returncode}: {why}")
         return done.stdout
+
+    def _metawsm(self, args: Sequence[str], timeout: float) -> dict[str, object]:
+        argv = [sys.executable, "-m", "metawsm", *args, "--json"]
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=self.cwd,
+                env=dict(self.environ),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise MetawsmError(
+                f"metawsm {args[0]} {args[1]}: no answer within {exc.timeout:g}s"
+            ) from None
+        if done.returncode != 0:
+            why = (done.stderr.strip().splitlines() or ["no output"])[0]
+            raise MetawsmError(f"metawsm {args[0]} {args[1]}: exit {done.returncode}: {why}")
+        result: dict[str, object] = json.loads(done.stdout)
+        return result
+
+    def _forum(self, step: ForumStep) -> None:
+        opened = self._metawsm(
+            [
+                "forum",
+                "ask",
+                "--title",
+                step.title,
+                "--body",
+                step.body,
+                "--priority",
+                step.priority,
+            ],
+            60.0,
+        )
+        thread_id = str(opened["thread_id"])
+        print(f"asked on the forum: thread={thread_id}", flush=True)
+        waited = self._metawsm(
+            ["forum", "wait", "--thread-id", thread_id, "--timeout", f"{step.timeout:g}"],
+            step.timeout + 60.0,
+        )
+        answer = str(waited.get("answer") or "")
+        print(f"forum answer: {answer}", flush=True)
+        if step.save_answer is not None:
+            target = self.cwd / step.save_answer
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(answer + "\n", encoding="utf-8")
 
     def _signal_context(self) -> SignalContext:
         if self.context is None:  # prepare() saw no signal step; not reachable from run()

@@ -20,6 +20,7 @@ app = App(
 
 # Command modules register themselves on `app` when imported.
 from metawsm.cli import completion as _completion  # noqa: E402
+from metawsm.cli import forum_cmds as _forum_cmds  # noqa: E402
 from metawsm.cli import loop_cmds as _loop_cmds  # noqa: E402
 from metawsm.cli import policy_cmds as _policy_cmds  # noqa: E402
 from metawsm.cli import run_cmds as _run_cmds  # noqa: E402
@@ -27,4 +28,13 @@ from metawsm.cli import store_cmds as _store_cmds  # noqa: E402
 from metawsm.cli import tui_cmds as _tui_cmds  # noqa: E402
 from metawsm.cli import watch_cmds as _watch_cmds  # noqa: E402
 
-_ = (_completion, _loop_cmds, _policy_cmds, _run_cmds, _store_cmds, _tui_cmds, _watch_cmds)
+_ = (
+    _completion,
+    _forum_cmds,
+    _loop_cmds,
+    _policy_cmds,
+    _run_cmds,
+    _store_cmds,
+    _tui_cmds,
+    _watch_cmds,
+)

@@ -18,6 +18,8 @@ TOP_HELP = "".join(
         "│              install it.                                                     │\n",
         "│ db           Create, migrate and inspect the SQLite store                    │\n",
         "│              (.metawsm/metawsm.db).                                          │\n",
+        "│ forum        Threads between agents and operators: ask, answer, triage,      │\n",
+        "│              wait, watch.                                                    │\n",
         "│ guide        Answer the oldest pending guidance request of a run.            │\n",
         "│ iterate      Send the agents back to work with feedback, as a new            │\n",
         "│              generation.                                                     │\n",

@@ -20,13 +20,14 @@ from metawsm.core import (
     cleanup_plan,
     event,
 )
+from metawsm.forum.service import FORUM_METHODS, ForumOps
 from metawsm.hsm import RunStatus
 from metawsm.runs.spec import RunSpec
 from metawsm.store.client import DirectStore
 from metawsm.supervisor.offline import cleanup_workspaces, stop_run_offline
 
 
-class OfflineCore(LoopOps, ReadingCore):
+class OfflineCore(ForumOps, LoopOps, ReadingCore):
     """The core when no supervisor is running: reads SQLite directly; stop and cleanup act on
     SQLite and tmux directly (the next supervisor reconciles); the rest needs a supervisor."""
 
@@ -73,4 +74,5 @@ OFFLINE_METHODS: dict[str, tuple[type[BaseModel], str]] = {
     "guide": (GuideParams, "guide"),
     "merge": (MergeParams, "merge"),
     "close": (CloseParams, "close"),
+    **FORUM_METHODS,
 }

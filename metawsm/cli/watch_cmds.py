@@ -2,7 +2,8 @@
 
 The supervisor pushes every committed event (no polling of the database); this command turns
 them into the original's alerts: ``guidance_needed``, ``agent_unhealthy``, ``run_failed``,
-``run_stopped``, ``run_done``, each with hints, a bell, and ``--notify-cmd`` run with
+``run_stopped``, ``run_done``, ``forum_escalation`` (one per escalated thread), each with
+hints, a bell, and ``--notify-cmd`` run with
 ``METAWSM_EVENT``, ``METAWSM_MESSAGE``, ``METAWSM_RUN_ID``, ``METAWSM_RUN_STATUS`` and
 ``METAWSM_TICKETS`` in its environment. Quiet periods print heartbeats.
 """
@@ -40,10 +41,40 @@ class Alert:
     hints: tuple[str, ...]
     run_status: str
     tickets: tuple[str, ...]
+    #: Told apart from the run's other alerts of the same event (a forum thread's id).
+    key: str = ""
 
     @property
     def terminal(self) -> bool:
         return self.event in TERMINAL
+
+    @property
+    def ident(self) -> str:
+        return f"{self.event}:{self.key}" if self.key else self.event
+
+
+def forum_alerts(run: dict[str, Any]) -> list[Alert]:
+    """A ``forum_escalation`` per escalated thread of a heartbeat's run, with the original's
+    hints."""
+    run_id, status = str(run["run_id"]), str(run["status"])
+    tickets = tuple(str(t) for t in run.get("tickets", ()))
+    return [
+        Alert(
+            "forum_escalation",
+            run_id,
+            f"forum thread={e['thread_id']} state={e['state']} priority={e['priority']} "
+            f"age={e['age_seconds']}s title={' '.join(str(e['title']).split())}",
+            (
+                "Forum escalation detected. Answer with: metawsm forum answer --thread-id "
+                f'{e["thread_id"]} --body "<decision>"',
+                f"Or inspect thread first: metawsm forum thread --thread-id {e['thread_id']}",
+            ),
+            status,
+            tickets,
+            key=str(e["thread_id"]),
+        )
+        for e in run.get("forum_escalations", ())
+    ]
 
 
 def classify(event: dict[str, Any]) -> Alert | None:
@@ -253,12 +284,14 @@ def _show(
         found = classify(note.params)
         alerts = [found] if found is not None else []
     elif note.method == "heartbeat":
-        alerts = [a for a in map(classify_run, note.params.get("runs", [])) if a is not None]
+        runs = note.params.get("runs", [])
+        alerts = [a for a in map(classify_run, runs) if a is not None]
+        alerts += [a for run in runs for a in forum_alerts(run)]
     if note.method == "event" and note.params.get("entity_type") == "run":
         alerted.pop(str(note.params.get("run_id")), None)  # a new state: alert afresh
-    fresh = [a for a in alerts if a.event not in alerted.setdefault(a.run_id, set())]
+    fresh = [a for a in alerts if a.ident not in alerted.setdefault(a.run_id, set())]
     for a in fresh:
-        alerted[a.run_id].add(a.event)
+        alerted[a.run_id].add(a.ident)
     terminal = False
     if note.method != "event" or not fresh:
         _print_plain(note, json_output)

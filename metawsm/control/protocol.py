@@ -34,6 +34,7 @@ _CODES: dict[type[errors.MetawsmError], int] = {
     errors.TransitionError: 1003,
     errors.PolicyError: 1004,
     errors.StoreError: 1005,
+    errors.WaitTimeoutError: 1006,
 }
 _BY_CODE = {code: cls for cls, code in _CODES.items()}
 

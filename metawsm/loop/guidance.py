@@ -24,6 +24,7 @@ from metawsm.hsm import EntityKind, RunStatus
 from metawsm.runs.spec import RunSpec
 from metawsm.store.client import WriteHelpers
 from metawsm.store.reader import Reader
+from metawsm.store.records import GuidanceRecord, RunRecord
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.signal_watch import agent_signal_root, signal_roots
 from metawsm.workspaces.base import Workspace
@@ -72,7 +73,23 @@ async def answer_oldest(
         )
     if record.status != RunStatus.AWAITING_GUIDANCE and record.status != RunStatus.FAILED:
         raise MetawsmError(f"run {run_id} is not waiting for guidance (current: {record.status})")
-    request = pending[0]
+    return await answer_request(env, store, record, pending, pending[0], answer)
+
+
+async def answer_request(
+    env: Environment,
+    store: WriteHelpers,
+    record: RunRecord,
+    pending: list[GuidanceRecord],
+    request: GuidanceRecord,
+    answer: str,
+    *,
+    forum_actor: tuple[str, str] | None = ("operator", ""),
+) -> dict[str, Any]:
+    """Answer one pending request of ``record`` (``pending``: all of its pending ones): the
+    response file, the request file removed, the row answered (and its forum thread, posted by
+    ``forum_actor``, in the same write), the run back to ``running`` if nothing else waits."""
+    run_id = record.run_id
     spec = RunSpec.model_validate_json(record.spec_json)
     roots = await workspace_signal_roots(env, spec, request.workspace_name, request.agent_name)
     response = GuidanceResponse(
@@ -95,8 +112,9 @@ async def answer_oldest(
         )
         for root in roots:
             await env.host.remove(posixpath.join(root, GUIDANCE_REQUEST_FILE))
-    await store.answer_guidance(request.id, answer.strip())
-    if len(pending) == 1 and record.status == RunStatus.AWAITING_GUIDANCE:
+    await store.answer_guidance(request.id, answer.strip(), forum_actor=forum_actor)
+    remaining = [p for p in pending if p.id != request.id]
+    if not remaining and record.status == RunStatus.AWAITING_GUIDANCE:
         await store.transition(
             EntityKind.RUN,
             run_id,
@@ -111,7 +129,7 @@ async def answer_oldest(
         "agent": request.agent_name,
         "workspace": request.workspace_name,
         "question": request.question,
-        "remaining": len(pending) - 1,
+        "remaining": len(remaining),
     }
 
 

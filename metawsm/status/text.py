@@ -24,6 +24,7 @@ from metawsm.status.times import format_duration, short_stamp
 from metawsm.status.views import (
     AgentView,
     DocsView,
+    ForumStatusView,
     RunStatusView,
     RunSummary,
     StepView,
@@ -50,12 +51,21 @@ def render_status_text(view: RunStatusView) -> str:
     if view.last_message:
         lines.append(f"Message: {one_line(view.last_message)}")
     lines += _docs(view.docs)
-    if view.guidance:
+    escalations = view.forum.escalations if view.forum is not None else []
+    if view.guidance or escalations:
         lines.append("Guidance:")
         lines += [
             f"  - id={g.id} {g.agent}@{g.workspace} question={one_line(g.question)}"
+            + (f" thread={g.thread_id}" if g.thread_id else "")
             for g in view.guidance
         ]
+        lines += [
+            f"  - forum thread={e.thread_id} state={e.state} priority={e.priority}"
+            f" title={one_line(e.title)}"
+            for e in escalations
+        ]
+    if view.forum is not None:
+        lines += _forum(view.forum)
     if view.diffs:
         lines.append("Diffs:")
         for workspace in view.diffs:
@@ -72,6 +82,24 @@ def render_status_text(view: RunStatusView) -> str:
     lines.append("Agents:")
     lines += [_agent(agent) for agent in view.agents] or ["  - none"]
     return "\n".join(lines) + "\n"
+
+
+def _forum(forum: ForumStatusView) -> list[str]:
+    counts = " ".join(
+        f"{state}={forum.counts.get(state, 0)}"
+        for state in ("new", "waiting_operator", "waiting_human", "answered", "closed")
+    )
+    line = f"  - total={forum.total} {counts} escalations={len(forum.escalations)}"
+    if forum.export_lag is not None:
+        line += f" export_lag={forum.export_lag}"
+    lines = ["Forum:", line]
+    for t in forum.threads:
+        lines.append(
+            f"  - thread={t.thread_id} state={t.state} priority={t.priority}"
+            f" assignee={t.assignee_type or '-'}/{t.assignee_name or '-'} posts={t.posts_count}"
+            f" updated_at={short_stamp(t.updated_at)} title={one_line(t.title)}"
+        )
+    return lines
 
 
 def _docs(docs: DocsView) -> list[str]:

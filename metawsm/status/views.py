@@ -140,6 +140,42 @@ class GuidanceView(_View):
     status: str
     created_at: str | None = None
     generation: int = 0
+    #: The forum thread the question is (answer either the request or the thread).
+    thread_id: str | None = None
+
+
+class ForumEscalationView(_View):
+    """A thread that needs the operator now: urgent/high, or waiting past the SLA."""
+
+    thread_id: str
+    title: str
+    priority: str
+    state: str
+    age_seconds: int
+
+
+class ForumThreadLine(_View):
+    """A thread of the run, as the status's ``Forum:`` block lists it."""
+
+    thread_id: str
+    state: str
+    priority: str
+    assignee_type: str
+    assignee_name: str
+    posts_count: int
+    updated_at: str
+    title: str
+
+
+class ForumStatusView(_View):
+    """The run's forum: counts by state, escalations, the first threads."""
+
+    total: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    escalations: list[ForumEscalationView] = Field(default_factory=list)
+    threads: list[ForumThreadLine] = Field(default_factory=list)
+    #: The Redis export's lag in events (None: export off).
+    export_lag: int | None = None
 
 
 class RunStatusView(_View):
@@ -161,6 +197,7 @@ class RunStatusView(_View):
         None, description="None when diffs were not collected (a fast status)."
     )
     guidance: list[GuidanceView] = Field(default_factory=list)
+    forum: ForumStatusView | None = Field(None, description="None when the run has no threads.")
     next: list[str] = Field(default_factory=list)
     last_message: str | None = None
 

@@ -42,7 +42,7 @@ from metawsm.store.db import (
     utc_now,
     write_transaction,
 )
-from metawsm.store.ops import AnyOp, ManyOp, Op, WriteResult, execute_ops
+from metawsm.store.ops import AnyOp, Apply, ManyOp, Op, WriteResult, execute_ops
 from metawsm.store.reader import Reader
 from metawsm.store.records import (
     AgentRecord,
@@ -72,6 +72,7 @@ __all__ = [
     "WRITE_RETRY_SECONDS",
     "AgentRecord",
     "AnyOp",
+    "Apply",
     "DirectStore",
     "DocSyncRecord",
     "EventRecord",

@@ -25,7 +25,7 @@ from metawsm.hsm import EntityKind
 from metawsm.store import ops as build
 from metawsm.store import schema
 from metawsm.store.db import WRITE_RETRY_SECONDS, connect, db_label, write_transaction
-from metawsm.store.ops import AnyOp, WriteResult, execute_ops
+from metawsm.store.ops import AnyOp, Apply, WriteResult, execute_ops
 from metawsm.store.records import NewEvent
 from metawsm.store.writer import Write
 
@@ -105,16 +105,42 @@ class WriteHelpers:
         context_text: str = "",
         *,
         generation: int = 0,
+        priority: str = "normal",
+        opened_by: tuple[str, str] | None = None,
+        title: str = "",
     ) -> int:
-        """Record a pending guidance question; return its guidance id."""
+        """Record a pending guidance question and open its forum thread, in one write; return
+        the guidance id. ``priority``, ``opened_by`` and ``title`` are the thread's (an
+        escalation is ``urgent``, opened by ``system``/``metawsm``)."""
+        from metawsm.forum.store import GuidanceThread, open_guidance_thread
+
+        thread = GuidanceThread(
+            run_id, workspace_name, agent_name, question, context_text, priority, opened_by, title
+        )
         write = build.add_guidance_request(
             run_id, workspace_name, agent_name, question, context_text, generation=generation
         )
-        return _rowid(await self.write(*write), 0)
+        return _rowid(
+            await self.write(*write, Apply(lambda conn: open_guidance_thread(conn, thread))), 0
+        )
 
-    async def answer_guidance(self, guidance_id: int, answer: str) -> int:
-        """Answer a pending guidance request; return the ``answered`` event's id."""
-        return _rowid(await self.write(*build.answer_guidance(guidance_id, answer)), 1)
+    async def answer_guidance(
+        self,
+        guidance_id: int,
+        answer: str,
+        *,
+        forum_actor: tuple[str, str] | None = ("operator", ""),
+    ) -> int:
+        """Answer a pending guidance request; return the ``answered`` event's id. Its forum
+        thread gets the answer too, in the same write, posted by ``forum_actor`` (``None``:
+        the caller posts it itself)."""
+        from metawsm.forum.store import answer_guidance_thread
+
+        ops: list[AnyOp] = list(build.answer_guidance(guidance_id, answer))
+        if forum_actor is not None:
+            actor = forum_actor
+            ops.append(Apply(lambda conn: answer_guidance_thread(conn, guidance_id, answer, actor)))
+        return _rowid(await self.write(*ops), 1)
 
 
 def _rowid(result: WriteResult, index: int) -> int:

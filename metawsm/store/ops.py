@@ -16,7 +16,7 @@ touched another number of rows, so a state that changed concurrently is never ov
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -63,16 +63,29 @@ class ManyOp:
             raise ValueError(f"every row needs {wanted} bind parameters: {self.sql!r}")
 
 
-AnyOp: TypeAlias = Op | ManyOp
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """A step of Python run on the connection inside the write's transaction, for a command
+    whose checks read what the same transaction writes (the forum's commands: the thread must
+    exist, be open, allow the transition, and the event id must be new). It reads and writes
+    with bind parameters like any op; what it returns is in :attr:`WriteResult.values`, and
+    what it raises fails the write alone (rolled back to its savepoint)."""
+
+    fn: Callable[[sqlite3.Connection], object]
+
+
+AnyOp: TypeAlias = Op | ManyOp | Apply
 
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """What one write did: per op, the row id it inserted (``None`` for a :class:`ManyOp` or a
-    statement that inserted nothing) and the number of rows it changed."""
+    """What one write did: per op, the row id it inserted (``None`` for a :class:`ManyOp`, an
+    :class:`Apply` or a statement that inserted nothing) and the number of rows it changed;
+    per :class:`Apply`, in order, the value it returned."""
 
     rowids: tuple[int | None, ...]
     rowcounts: tuple[int, ...]
+    values: tuple[object, ...] = ()
 
     @property
     def last_rowid(self) -> int | None:
@@ -91,7 +104,13 @@ def execute_ops(conn: sqlite3.Connection, ops: Sequence[AnyOp]) -> WriteResult:
     """
     rowids: list[int | None] = []
     counts: list[int] = []
+    values: list[object] = []
     for op in ops:
+        if isinstance(op, Apply):
+            values.append(op.fn(conn))
+            rowids.append(None)
+            counts.append(0)
+            continue
         if isinstance(op, ManyOp):
             cursor = conn.executemany(op.sql, op.rows)
             rowids.append(None)
@@ -106,7 +125,7 @@ def execute_ops(conn: sqlite3.Connection, ops: Sequence[AnyOp]) -> WriteResult:
             # lastrowid keeps its previous value after an UPDATE: report only real inserts.
             rowids.append(cursor.lastrowid if op.inserts and cursor.rowcount > 0 else None)
         counts.append(cursor.rowcount)
-    return WriteResult(tuple(rowids), tuple(counts))
+    return WriteResult(tuple(rowids), tuple(counts), tuple(values))
 
 
 def _check_placeholders(sql: str, count: int) -> None:

@@ -9,6 +9,10 @@
   reading one run's events in order (``events.id`` stays the one global event sequence); the
   generation that asked a guidance question.
 - **v3** adds the forum tables of the original's forum milestone, with their indexes.
+- **v4** adds what the forum actor needs beyond them: the link between a guidance request
+  and its forum thread, the exporters' cursors over ``forum_events`` (the Redis outbox and the
+  docs-sync consumer: the durable outbox is the event log itself, each exporter's cursor
+  advancing only after delivery), and the docs-sync record of each thread's reference doc.
 
 Each step runs in its own ``BEGIN IMMEDIATE`` transaction together with the
 ``user_version`` bump and a ``schema_migrations`` row (a table the original created but never
@@ -330,8 +334,41 @@ _V3_FORUM = Migration(
     ),
 )
 
+_V4_FORUM_ACTOR = Migration(
+    4,
+    "forum: guidance links, exporter cursors (Redis outbox, docs sync), synced docs",
+    (
+        """CREATE TABLE IF NOT EXISTS forum_guidance_links (
+            guidance_id INTEGER PRIMARY KEY,
+            thread_id TEXT NOT NULL UNIQUE,
+            run_id TEXT NOT NULL,
+            agent_name TEXT NOT NULL DEFAULT '',
+            workspace_name TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS forum_exports (
+            exporter TEXT PRIMARY KEY,
+            last_sequence INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS forum_synced_docs (
+            thread_id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            ticket TEXT NOT NULL,
+            path TEXT NOT NULL,
+            last_sequence INTEGER NOT NULL DEFAULT 0,
+            commit_sha TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS idx_forum_events_thread ON forum_events (thread_id, sequence)",
+        """CREATE INDEX IF NOT EXISTS idx_forum_thread_views_run
+            ON forum_thread_views (run_id, state, priority)""",
+    ),
+)
+
 #: Every step, in order; version ``n`` is ``MIGRATIONS[n - 1]``.
-MIGRATIONS: tuple[Migration, ...] = (_V1_ORIGINAL, _V2_SUPERVISOR, _V3_FORUM)
+MIGRATIONS: tuple[Migration, ...] = (_V1_ORIGINAL, _V2_SUPERVISOR, _V3_FORUM, _V4_FORUM_ACTOR)
 #: The schema version this metawsm writes.
 LATEST_VERSION = MIGRATIONS[-1].version
 

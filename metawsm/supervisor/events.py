@@ -10,6 +10,7 @@ slows the supervisor down.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -35,10 +36,14 @@ class EventBus:
         self._poked = anyio.Event()
         self._subscribers: set[MemoryObjectSendStream[dict[str, Any]]] = set()
         self.last_id = 0
+        #: Also told of every commit (the forum actor follows its own event table).
+        self.listeners: list[Callable[[], None]] = []
 
     def poke(self) -> None:
         """Something committed: publish what is new."""
         self._poked.set()
+        for listener in self.listeners:
+            listener()
 
     def subscribe(self) -> MemoryObjectReceiveStream[dict[str, Any]]:
         """A stream of events committed from now on (closed if the reader falls behind)."""

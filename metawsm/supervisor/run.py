@@ -53,6 +53,15 @@ STEP_RETRY_PAUSE = 0.3  # the original's pause between attempts
 AGENT_REQUEST_TIMEOUT = 60.0
 
 
+def escalation_title(run_id: str, entity_id: str) -> str:
+    """The title of the urgent forum thread of an agent past its restart budget: the command
+    that acts on it."""
+    return (
+        f"Agent {entity_id} failed past its restart budget: metawsm restart --run-id {run_id}"
+        f" (or iterate/stop)"
+    )
+
+
 @dataclass(frozen=True)
 class Execute:
     """Run the plan from its first step that is not done; reply with the steps."""
@@ -559,6 +568,9 @@ class RunController(Actor[RunMessage]):
                 f"agent {ended.entity_id} failed past its restart budget: restart, iterate "
                 "or stop the run?",
                 message,
+                priority="urgent",
+                opened_by=("system", "metawsm"),
+                title=escalation_title(self.run_id, ended.entity_id),
             )
         await self._check_completed()
         agents = self.reader.list_agents(self.run_id)

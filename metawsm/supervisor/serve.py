@@ -25,6 +25,8 @@ from actors import ChildSpec, Strategy, Supervisor
 from metawsm.control.server import ControlServer
 from metawsm.core import socket_methods
 from metawsm.errors import MetawsmError
+from metawsm.forum.actor import ForumActor
+from metawsm.forum.consumers import forum_consumers
 from metawsm.store.client import StoreClient
 from metawsm.store.db import connect
 from metawsm.store.schema import migrate
@@ -120,11 +122,18 @@ async def serve(
         store = PublishingStore(StoreClient(writer_spec.mailbox.ref), bus)
         observer = HostObserver("local", env.tmux, env.policy.supervisor.tick_seconds)
         runs_sup = Supervisor("runs", strategy=Strategy.ONE_FOR_ONE, intensity=20, period=60.0)
-        core = ServiceCore(env, store, observer, runs_sup, bus)
-        control = ControlServer(env.socket_path, socket_methods(core), {"watch": core.follow})
+        forum = ForumActor(env.db_path, forum_consumers(env, store))
+        bus.listeners.append(forum.poke)
+        core = ServiceCore(env, store, observer, runs_sup, bus, forum)
+        control = ControlServer(
+            env.socket_path,
+            socket_methods(core),
+            {"watch": core.follow, "forum.follow": core.forum_follow},
+        )
         children = [
             writer_spec,
             ChildSpec(id="events", run=bus.run, shutdown=2.0),
+            forum.spec(),
             _observer_spec(observer),
             runs_sup.spec(),
             _control_spec(control),

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -33,6 +34,10 @@ from metawsm.core import (
     resolve_run_id,
 )
 from metawsm.errors import MetawsmError, TransitionError
+from metawsm.forum import store as forum_store
+from metawsm.forum.actor import ForumActor
+from metawsm.forum.model import WatchParams
+from metawsm.forum.service import ForumOps
 from metawsm.hsm import EntityKind, RunStatus, can_transition
 from metawsm.loop.iterate import prepare_iteration
 from metawsm.runs.spec import RunSpec
@@ -58,9 +63,11 @@ log = logging.getLogger("metawsm.service")
 
 PLAN_TIMEOUT = 1800.0  # provisioning many repos can take a while; bounded all the same
 CONTROL_TIMEOUT = 300.0
+#: How often a watch stream glances at the forum's sequence (memory, not the database).
+FORUM_GLANCE = 1.0
 
 
-class ServiceCore(LoopOps, ReadingCore):
+class ServiceCore(ForumOps, LoopOps, ReadingCore):
     """The supervisor's implementation of :class:`~metawsm.core.Core`."""
 
     supervisor_up = True
@@ -72,9 +79,11 @@ class ServiceCore(LoopOps, ReadingCore):
         observer: HostObserver,
         runs_sup: Supervisor,
         bus: EventBus,
+        forum: ForumActor | None = None,
     ) -> None:
         super().__init__(env)
         self.bus = bus
+        self.forum = forum
         self.store = store
         self.observer = observer
         self.runs_sup = runs_sup
@@ -106,6 +115,21 @@ class ServiceCore(LoopOps, ReadingCore):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+
+    # -- the forum --------------------------------------------------------------------------
+
+    async def forum_next_change(self, timeout: float, seen: int) -> None:
+        if self.forum is None:
+            await super().forum_next_change(timeout, seen)
+        else:
+            await self.forum.next_change(timeout, seen)
+
+    async def forum_follow(self, params: dict[str, Any], send: Send) -> None:
+        """The ``forum watch --follow`` stream: every forum event after the cursor, then each
+        new one as it commits."""
+        follow = WatchParams.model_validate(params)
+        async for item in self.forum_follow_events(follow):
+            await send(Notification(method="forum.event", params=item))
 
     # -- status cache -----------------------------------------------------------------------
 
@@ -254,10 +278,18 @@ class ServiceCore(LoopOps, ReadingCore):
             run_id = self._record(follow).run_id
         heartbeat = follow.heartbeat_seconds
         events = self.bus.subscribe()
+        forum_seen = self.forum.sequence if self.forum is not None else 0
+        quiet_for = 0.0
         with events:
             await send(Notification(method="heartbeat", params=self._heartbeat(run_id)))
             while True:
-                with anyio.move_on_after(heartbeat) as quiet:
+                # A forum change (a new urgent thread) gets a heartbeat at once, so watch
+                # alerts its escalation without waiting for the quiet interval.
+                if self.forum is not None and self.forum.sequence != forum_seen:
+                    forum_seen = self.forum.sequence
+                    await send(Notification(method="heartbeat", params=self._heartbeat(run_id)))
+                wait = heartbeat if self.forum is None else min(heartbeat, FORUM_GLANCE)
+                with anyio.move_on_after(wait) as quiet:
                     try:
                         event = await events.receive()
                     except anyio.EndOfStream:
@@ -271,8 +303,12 @@ class ServiceCore(LoopOps, ReadingCore):
                         )
                         return
                 if quiet.cancelled_caught:
-                    await send(Notification(method="heartbeat", params=self._heartbeat(run_id)))
+                    quiet_for += wait
+                    if quiet_for >= heartbeat:
+                        quiet_for = 0.0
+                        await send(Notification(method="heartbeat", params=self._heartbeat(run_id)))
                     continue
+                quiet_for = 0.0
                 if run_id and event["run_id"] != run_id:
                     continue
                 with self.reader() as reader:
@@ -292,6 +328,13 @@ class ServiceCore(LoopOps, ReadingCore):
                 r.run_id: len(reader.list_guidance(r.run_id, pending_only=True)) for r in records
             }
             agents = {r.run_id: reader.list_agents(r.run_id) for r in records}
+            now = datetime.now(UTC)
+            sla = self.env.policy.forum.sla.escalation_minutes
+            forum = {
+                r.run_id: forum_store.escalations(reader.conn, r.run_id, now=now, sla_minutes=sla)
+                for r in records
+                if is_active(r)
+            }
         unhealthy = {"dead", "stalled", "failed"}
         return {
             "runs": [
@@ -305,6 +348,7 @@ class ServiceCore(LoopOps, ReadingCore):
                         for a in agents[r.run_id]
                         if a.status in unhealthy or a.health_state in ("dead", "stalled")
                     ),
+                    "forum_escalations": forum.get(r.run_id, []),
                 }
                 for r in records
             ]

@@ -1,0 +1,1 @@
+"""The forum: threads between agents and operators (see ``docs/architecture.md``)."""
