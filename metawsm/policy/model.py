@@ -567,15 +567,35 @@ class SupervisorPolicy(_Section):
 
 
 class HostPolicy(_Section):
-    """``hosts.<name>``: a remote machine reached over SSH."""
+    """``hosts.<name>``: a remote machine reached over SSH (``hosts.local``: this machine,
+    where only ``max_agents`` applies)."""
 
-    address: str = Field("", description="Host name or IP address (required).")
+    address: str = Field("", description="Host name or IP address (required; empty for local).")
     port: int = Field(22, description="SSH port (1-65535).")
     user: str = Field("", description="SSH user; empty: the SSH default.")
     key_file: str = Field("", description="Private key file; empty: the SSH agent and defaults.")
     known_hosts: str = Field("", description="known_hosts file; empty: the user's.")
     workspaces_root: str = Field(
-        "", description="Workspaces root on the host; empty: workspace.root."
+        "", description="Workspaces root on the host (absolute); empty: workspace.root."
+    )
+    repos: Annotated[dict[str, str], _LenientDict] = Field(
+        default_factory=dict,
+        description="Repo name -> absolute path of its clone on the host; empty: workspace.repos.",
+    )
+    tmux_socket: str = Field("", description="tmux server on the host; empty: tmux.socket.")
+    max_agents: Annotated[int, _ge0("hosts max_agents must be >= 0")] = Field(
+        0, description="Agents this host may run at once; 0: no limit."
+    )
+    keepalive_seconds: Annotated[float, _finite_gt0("hosts keepalive_seconds must be > 0")] = Field(
+        5.0, description="SSH keepalive period; 3 unanswered probes close the connection."
+    )
+
+
+class PlacementPolicy(_Section):
+    """``placement``: where a run's workspaces and agents live."""
+
+    default_host: Annotated[str, _filled("placement.default_host cannot be empty")] = Field(
+        "local", description="Host of a run without --host: `local`, a hosts key, or `auto`."
     )
 
 
@@ -618,6 +638,9 @@ class Policy(_Section):
     )
     hosts: Annotated[dict[str, HostPolicy], _LenientDict] = Field(
         default_factory=dict, description="Remote hosts by name; the local machine is implicit."
+    )
+    placement: PlacementPolicy = Field(
+        default_factory=PlacementPolicy, description="Where runs are placed."
     )
 
     def profile(self, name: str) -> AgentProfile | None:

@@ -22,7 +22,7 @@ from pydantic_core import ErrorDetails, to_jsonable_python
 
 from metawsm.errors import UsageError
 from metawsm.naming import validate_name
-from metawsm.policy.model import RULE_ERROR_TYPE, Policy, quote
+from metawsm.policy.model import RULE_ERROR_TYPE, HostPolicy, Policy, quote
 
 # The name rule is metawsm.naming's, so a name from the policy and one from a flag meet
 # one rule and one wording.
@@ -116,6 +116,7 @@ _ORDER: tuple[Loc, ...] = (
     ("close",),
     ("supervisor",),
     ("hosts",),
+    ("placement",),
 )
 
 
@@ -377,10 +378,42 @@ def _added_key_errors(policy: Policy) -> Iterator[tuple[Loc, str]]:
     if socket and "/" not in socket and (problem := _name_error("tmux socket", socket)):
         yield ("tmux", "socket"), problem
     for host_name, host in policy.hosts.items():
-        at = ("hosts", host_name)
-        if (problem := _name_error("host", host_name)) is not None:
-            yield at, problem
-        if not host.address.strip():
-            yield (*at, "address"), f"host {quote(host_name)} requires address"
-        if not 1 <= host.port <= 65535:
-            yield (*at, "port"), f"host {quote(host_name)} port must be between 1 and 65535"
+        yield from _host_errors(host_name, host)
+    default_host = policy.placement.default_host.strip()
+    if default_host and default_host not in ("local", "auto", *policy.hosts):
+        yield (
+            ("placement", "default_host"),
+            f"placement.default_host {quote(default_host)} is not local, auto or a hosts key",
+        )
+
+
+def _host_errors(host_name: str, host: HostPolicy) -> Iterator[tuple[Loc, str]]:
+    at: Loc = ("hosts", host_name)
+    named = quote(host_name)
+    if (problem := _name_error("host", host_name)) is not None:
+        yield at, problem
+    if host_name == "local":
+        if host.address.strip():
+            yield (*at, "address"), 'host "local" is this machine: it takes no address'
+        return
+    if host_name == "auto":
+        yield at, 'host name "auto" is reserved (--host auto places a run)'
+    if not host.address.strip():
+        yield (*at, "address"), f"host {named} requires address"
+    if not 1 <= host.port <= 65535:
+        yield (*at, "port"), f"host {named} port must be between 1 and 65535"
+    if host.workspaces_root and not host.workspaces_root.startswith("/"):
+        yield (*at, "workspaces_root"), f"host {named} workspaces_root must be an absolute path"
+    for repo, clone in host.repos.items():
+        if (problem := _name_error("repo", repo)) is not None:
+            yield (*at, "repos", repo), problem
+        if not clone.startswith("/"):
+            yield (
+                (*at, "repos", repo),
+                f"host {named} repos {quote(repo)} must be an absolute path on that host",
+            )
+    socket = host.tmux_socket
+    if socket and "/" not in socket and (problem := _name_error("tmux socket", socket)):
+        yield (*at, "tmux_socket"), problem
+    if socket and "/" in socket and not socket.startswith("/"):
+        yield (*at, "tmux_socket"), f"host {named} tmux_socket path must be absolute"

@@ -107,6 +107,7 @@ ADDED_DEFAULTS: list[tuple[str, Any]] = [
     ("supervisor.tick_seconds", 1.0),
     ("supervisor.shutdown_seconds", 10.0),
     ("hosts", {}),
+    ("placement.default_host", "local"),
 ]
 
 
@@ -138,6 +139,7 @@ def test_default_policy_json_keeps_the_originals_key_order_then_the_added_keys()
         "agents",
         "supervisor",
         "hosts",
+        "placement",
     ]
 
 

@@ -632,10 +632,68 @@ def test_added_runners_require_their_options(
             "agents[1].name",
             'duplicate agent "a"',
         ),
+        (
+            {"hosts": {"local": {"address": "10.0.0.5"}}},
+            "hosts.local.address",
+            'host "local" is this machine: it takes no address',
+        ),
+        (
+            {"hosts": {"auto": {"address": "10.0.0.5"}}},
+            "hosts.auto",
+            'host name "auto" is reserved (--host auto places a run)',
+        ),
+        (
+            {"hosts": {"gpu1": {"address": "h", "repos": {"api": "src/api"}}}},
+            "hosts.gpu1.repos.api",
+            'host "gpu1" repos "api" must be an absolute path on that host',
+        ),
+        (
+            {"hosts": {"gpu1": {"address": "h", "workspaces_root": "ws"}}},
+            "hosts.gpu1.workspaces_root",
+            'host "gpu1" workspaces_root must be an absolute path',
+        ),
+        (
+            {"hosts": {"gpu1": {"address": "h", "tmux_socket": "a b"}}},
+            "hosts.gpu1.tmux_socket",
+            "invalid tmux socket name \"a b\": use letters, digits, '.', '_' or '-' "
+            "(at most 64 characters, not starting with '.' or '-')",
+        ),
+        (
+            {"hosts": {"gpu1": {"address": "h", "max_agents": -1}}},
+            "hosts.gpu1.max_agents",
+            "hosts max_agents must be >= 0",
+        ),
+        (
+            {"placement": {"default_host": "gpu9"}},
+            "placement.default_host",
+            'placement.default_host "gpu9" is not local, auto or a hosts key',
+        ),
     ],
 )
 def test_rules_of_the_added_keys(data: dict[str, Any], key: str, message: str) -> None:
     assert validate_policy_data(data) == [(key, message)]
+
+
+def test_hosts_keys_and_placement_accept_good_values() -> None:
+    policy = policy_from_data(
+        {
+            "hosts": {
+                "local": {"max_agents": 4},
+                "gpu1": {
+                    "address": "10.0.0.5",
+                    "repos": {"api": "/srv/api"},
+                    "tmux_socket": "/run/mw.sock",
+                    "max_agents": 50,
+                    "workspaces_root": "/srv/ws",
+                },
+            },
+            "placement": {"default_host": "gpu1"},
+        }
+    )
+    assert policy.hosts["gpu1"].repos == {"api": "/srv/api"}
+    assert policy.hosts["local"].max_agents == 4
+    assert policy.placement.default_host == "gpu1"
+    assert policy_from_data({}).placement.default_host == "local"
 
 
 def test_tmux_socket_selects_the_server() -> None:
