@@ -27,7 +27,7 @@ from metawsm.hsm import ACTIVE_RUN_STATUSES, EntityKind, RunStatus
 from metawsm.loop.bootstrap import Brief, render_brief_doc, upsert_brief_op
 from metawsm.naming import validate_name
 from metawsm.runs.plan import build_plan, seed_agents
-from metawsm.runs.spec import RunRequest, RunSpec, resolve_run
+from metawsm.runs.spec import RunRequest, RunSpec, host_load, resolve_run
 from metawsm.status import LiveAgent, build_status, collect_diffs, summarize
 from metawsm.status.views import ForumStatusView, RunStatusView
 from metawsm.store import ops
@@ -250,7 +250,9 @@ class ReadingCore:
         diffs = None
         if params.diffs and spec.get("workspaces"):
             diffs = await collect_diffs(
-                self.env.host, await self._workspace_repos(spec), spec.get("base_branch", "main")
+                self.env.host_for(spec.get("host", "local")),
+                await self._workspace_repos(spec),
+                spec.get("base_branch", "main"),
             )
         now = datetime.now(UTC)
         view = build_status(
@@ -295,7 +297,7 @@ class ReadingCore:
         return None
 
     async def _workspace_repos(self, spec: dict[str, Any]) -> dict[str, dict[str, str]]:
-        provider = self.env.workspace_provider()
+        provider = self.env.workspace_provider(spec.get("host", "local"))
         found: dict[str, dict[str, str]] = {}
         for name in spec.get("workspaces", {}).values():
             workspace = await provider.info(name)
@@ -373,7 +375,14 @@ async def record_new_run(
     ``planning`` (a dry run ends ``paused`` there, as the original's did)."""
     taken = {r.run_id for r in reader.list_runs()}
     now = datetime.now(UTC)
-    spec = resolve_run(request, env.policy, now=now, taken_run_ids=taken, root=env.root)
+    spec = resolve_run(
+        request,
+        env.policy,
+        now=now,
+        taken_run_ids=taken,
+        root=env.root,
+        host_load=host_load(reader),
+    )
     steps = build_plan(spec)
     agents = seed_agents(spec, now)
     write = [

@@ -55,6 +55,7 @@ def bootstrap(
     run_id: str = "",
     workspace_strategy: str = "",
     base_branch: str = "",
+    host: str = "",
     dry_run: Flag = False,
     detach: Flag = False,
     json_output: JsonFlag = False,
@@ -96,6 +97,9 @@ def bootstrap(
         create, fork or reuse (default from the policy).
     base_branch
         Branch the workspace starts from (default from the policy).
+    host
+        Host of the workspace and agents: local, a hosts key, or auto (default
+        placement.default_host).
     dry_run
         Plan only: no ticket, no brief doc, no workspace, no agent.
     detach
@@ -127,6 +131,7 @@ def bootstrap(
         policy_path=root.files()[0] or "",
         dry_run=dry_run,
         mode="bootstrap",
+        host=host.strip(),
     )
     return submit(
         request,

@@ -25,7 +25,7 @@ from metawsm.core import SubmitParams
 from metawsm.errors import StoreError, UsageError
 from metawsm.hsm import RunStatus
 from metawsm.naming import normalize_tokens, validate_name
-from metawsm.runs.spec import RunRequest, resolve_run
+from metawsm.runs.spec import RunRequest, host_load, resolve_run
 from metawsm.status import RunStatusView, RunSummary, render_runs_text, render_status_text
 from metawsm.store.reader import Reader
 from metawsm.supervisor.environment import Environment
@@ -97,6 +97,7 @@ def run(
     run_id: str = "",
     workspace_strategy: str = "",
     base_branch: str = "",
+    host: str = "",
     dry_run: Flag = False,
     detach: Flag = False,
     json_output: JsonFlag = False,
@@ -108,7 +109,7 @@ def run(
     executed (agents started). Without one, a supervisor starts in the foreground for this run
     and stays until the run ends (Ctrl-C leaves the agents running).
 
-    Example: metawsm run --ticket T-1 --repos api,web --agent coder
+    Example: metawsm run --ticket T-1 --repos api,web --agent coder --host gpu1
 
     Parameters
     ----------
@@ -132,6 +133,9 @@ def run(
         create, fork or reuse (default from the policy).
     base_branch
         Branch the workspaces start from (default from the policy, usually main).
+    host
+        Host of the workspaces and agents: local, a hosts key of the policy, or auto (the
+        most free capacity); default placement.default_host.
     dry_run
         Write the plan and touch nothing else.
     detach
@@ -152,6 +156,7 @@ def run(
         base_branch=base_branch,
         policy_path=root.files()[0] or "",
         dry_run=dry_run,
+        host=host.strip(),
     )
     return submit(request, root=root, detach=detach, json_output=json_output)
 
@@ -211,13 +216,22 @@ def _check_request(env: Environment, request: RunRequest) -> None:
     for kind, value in names:
         validate_name(kind, value)
     taken: set[str] = set()
+    load: dict[str, int] = {}
     if env.db_path.exists():
         try:
             with Reader(env.db_path) as reader:
                 taken = {r.run_id for r in reader.list_runs()}
+                load = host_load(reader)
         except StoreError:
             pass  # an old schema: the supervisor migrates it, then checks the run id again
-    resolve_run(request, env.policy, now=datetime.now(UTC), taken_run_ids=taken, root=env.root)
+    resolve_run(
+        request,
+        env.policy,
+        now=datetime.now(UTC),
+        taken_run_ids=taken,
+        root=env.root,
+        host_load=load,
+    )
 
 
 def _print_submitted(result: dict[str, Any], as_json: bool) -> None:

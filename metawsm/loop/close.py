@@ -53,7 +53,7 @@ async def merge_run(
             "dry_run": True,
             "actions": [f"merge workspace {n} into {spec.base_branch}" for n in names],
         }
-    provider = env.workspace_provider()
+    provider = env.workspace_provider(spec.host)
     results: dict[str, list[dict[str, Any]]] = {}
     for name in names:
         merged = await provider.merge(name)
@@ -82,7 +82,9 @@ async def close_run(
     """
     if record.status == RunStatus.CLOSED:
         return {"run_id": record.run_id, "status": "closed", "already_closed": True}
-    ctx = await load_close_context(reader, record.run_id, env.workspace_provider())
+    ctx = await load_close_context(
+        reader, record.run_id, env.workspace_provider(run_spec(record).host)
+    )
     if record.status == RunStatus.CLOSING:
         # A close that failed half-way: the gates were met then; run again from merge.
         ctx = dataclasses.replace(ctx, run=dataclasses.replace(ctx.run, status=RunStatus.COMPLETED))

@@ -31,6 +31,7 @@ from metawsm.docs.docmgr_cli import DocmgrCliProvider
 from metawsm.docs.native import NativeDocsProvider
 from metawsm.docs.seed import locate_seeded, seed_ticket, tree_revision, workspace_docs_root
 from metawsm.errors import MetawsmError
+from metawsm.hosts.base import Host
 from metawsm.loop.bootstrap import Brief, render_brief_doc
 from metawsm.policy import resolve_under
 from metawsm.runs.spec import RunSpec
@@ -105,11 +106,12 @@ def brief_from_row(
     return Brief(ticket, goal, scope, done_criteria, constraints, merge_intent, qa)
 
 
-def _provider_at(env: Environment, docs_root: str) -> DocsProvider:
-    """The policy's docs provider, on another docs root (a workspace's)."""
+def _provider_at(env: Environment, docs_root: str, host: Host | None = None) -> DocsProvider:
+    """The policy's docs provider, on another docs root (a workspace's, on ``host``)."""
+    on = host or env.host
     if env.policy.docs.provider == "docmgr":
-        return DocmgrCliProvider(env.host, root=docs_root)
-    return NativeDocsProvider(env.host, docs_root)
+        return DocmgrCliProvider(on, root=docs_root)
+    return NativeDocsProvider(on, docs_root)
 
 
 async def seed_workspace_docs(
@@ -121,7 +123,7 @@ async def seed_workspace_docs(
 ) -> SeededDocs:
     """Put the ticket's docs (and a bootstrap run's brief) in the doc-home repo ``doc_repo``
     of a workspace and commit them there: one metawsm commit, or none if nothing changed."""
-    host = env.host
+    host = env.host_for(spec.host)  # the workspace's host; the docs root is on this machine
     in_repo = docs_repo_of_run(env, spec.repos) is not None
     source = await env.docs_provider().find_ticket(ticket_id)
     created = False
@@ -132,7 +134,7 @@ async def seed_workspace_docs(
         if brief is None or not in_repo:
             # Out of the run's repos, bootstrap created it in docs.root before the run started.
             await env.docs_provider().get_ticket(ticket_id)  # raises TicketNotFound, with a hint
-        ws_docs = _provider_at(env, await workspace_docs_root(host, doc_repo))
+        ws_docs = _provider_at(env, await workspace_docs_root(host, doc_repo), host)
         found = await ws_docs.find_ticket(ticket_id)
         if found is None:
             assert brief is not None
@@ -140,46 +142,52 @@ async def seed_workspace_docs(
             created = True
         folder = found.path
     if brief is not None and in_repo:
-        await _write_brief(env, spec.run_id, brief, doc_repo, ticket_id)
+        await _write_brief(env, spec.run_id, brief, doc_repo, ticket_id, host)
     rel = posixpath.relpath(folder, doc_repo)
     verb = "create" if created else "seed"
     commit = await commit_paths(
-        env.host, doc_repo, [rel], f"metawsm: {verb} {ticket_id} docs for run {spec.run_id}"
+        host, doc_repo, [rel], f"metawsm: {verb} {ticket_id} docs for run {spec.run_id}"
     )
     return SeededDocs(ticket_id, folder, await tree_revision(host, folder), commit, created)
 
 
 async def _write_brief(
-    env: Environment, run_id: str, brief: Brief, doc_repo: str, ticket_id: str
+    env: Environment, run_id: str, brief: Brief, doc_repo: str, ticket_id: str, host: Host
 ) -> None:
     """The brief as a reference doc of the workspace copy, unless one is there already (a
     seeding that runs again keeps the first)."""
-    ws_docs = _provider_at(env, await workspace_docs_root(env.host, doc_repo))
+    ws_docs = _provider_at(env, await workspace_docs_root(host, doc_repo), host)
     found = await ws_docs.get_ticket(ticket_id)
     reference = posixpath.join(found.path, "reference")
     title = brief_doc_title(run_id)
-    if await _has_doc_titled(env, reference, title):
+    if await _has_doc_titled(host, reference, title):
         return
     await ws_docs.add_doc(ticket_id, "reference", title, render_brief_doc(run_id, brief))
 
 
-async def _has_doc_titled(env: Environment, folder: str, title: str) -> bool:
+async def _has_doc_titled(host: Host, folder: str, title: str) -> bool:
     try:
-        names = await env.host.listdir(folder)
+        names = await host.listdir(folder)
     except FileNotFoundError:
         return False
     needle = f"Title: {title}\n".encode()
     for name in names:
         if not name.endswith(".md"):
             continue
-        head = await env.host.read_bytes(posixpath.join(folder, name), limit=4096)
+        head = await host.read_bytes(posixpath.join(folder, name), limit=4096)
         if needle in head:
             return True
     return False
 
 
 async def close_workspace_ticket(
-    env: Environment, ticket_id: str, doc_repo: str, entry: str, *, run_id: str
+    env: Environment,
+    ticket_id: str,
+    doc_repo: str,
+    entry: str,
+    *,
+    run_id: str,
+    host: Host | None = None,
 ) -> tuple[Ticket, str | None] | None:
     """Close the workspace copy of the ticket (status, ``LastUpdated``, changelog) and commit
     it on the workspace branch; ``None`` when the workspace holds no copy.
@@ -187,18 +195,19 @@ async def close_workspace_ticket(
     A copy already ``complete`` (a close that failed later, run again) is left as it is, so
     its changelog does not get the entry twice.
     """
+    on = host or env.host
     wanted = Ticket(ticket=ticket_id, title="", status="", docs_root=doc_repo, rel_path="")
-    found = await locate_seeded(env.host, wanted, doc_repo)
+    found = await locate_seeded(on, wanted, doc_repo)
     if found is None:
         return None
     if found.status.strip().lower() != "complete":
-        ws_docs = _provider_at(env, found.docs_root)
+        ws_docs = _provider_at(env, found.docs_root, on)
         closed = await ws_docs.close_ticket(ticket_id, entry)
         found = closed.ticket
     rel = posixpath.relpath(found.path, doc_repo)
     try:
         commit = await commit_paths(
-            env.host, doc_repo, [rel], f"metawsm: close {ticket_id} (run {run_id})"
+            on, doc_repo, [rel], f"metawsm: close {ticket_id} (run {run_id})"
         )
     except MetawsmError as exc:
         raise MetawsmError(
@@ -214,7 +223,8 @@ async def close_tickets_on_branches(
     the tickets closed there and those to close in place in ``docs.root`` after the merge:
     every ticket when ``docs.root`` lies in no repo of the run, else those with no copy."""
     in_repo = docs_repo_of_run(env, spec.repos) is not None
-    provider = env.workspace_provider()
+    provider = env.workspace_provider(spec.host)
+    host = env.host_for(spec.host)
     on_branch: list[str] = []
     in_place: list[str] = []
     for ticket, ws_name in sorted(spec.workspaces.items()):
@@ -222,7 +232,9 @@ async def close_tickets_on_branches(
         doc_repo = workspace.repos.get(spec.doc_home_repo) if workspace is not None else None
         closed = None
         if doc_repo is not None:
-            closed = await close_workspace_ticket(env, ticket, doc_repo, entry, run_id=run_id)
+            closed = await close_workspace_ticket(
+                env, ticket, doc_repo, entry, run_id=run_id, host=host
+            )
         if closed is not None:
             on_branch.append(ticket)
         if not in_repo or closed is None:

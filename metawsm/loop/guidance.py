@@ -37,7 +37,7 @@ async def workspace_signal_roots(
     """The signal roots of one workspace of a run: the agent's own folder when ``agent`` is
     given, else every agent's of the run, then the shared two (empty if the workspace is
     gone)."""
-    workspace = await env.workspace_provider().info(workspace_name)
+    workspace = await env.workspace_provider(spec.host).info(workspace_name)
     if workspace is None:
         return ()
     doc_repo = _doc_repo(workspace, spec)
@@ -101,17 +101,18 @@ async def answer_request(
         answer=answer.strip(),
         answered_at=datetime.now(UTC),
     )
+    host = env.host_for(spec.host)
     if roots:
         target = roots[0]
         for root in roots:
-            if await env.host.stat(posixpath.join(root, GUIDANCE_REQUEST_FILE)) is not None:
+            if await host.stat(posixpath.join(root, GUIDANCE_REQUEST_FILE)) is not None:
                 target = root
                 break
-        await env.host.write_bytes_atomic(
+        await host.write_bytes_atomic(
             posixpath.join(target, GUIDANCE_RESPONSE_FILE), render_signal(response)
         )
         for root in roots:
-            await env.host.remove(posixpath.join(root, GUIDANCE_REQUEST_FILE))
+            await host.remove(posixpath.join(root, GUIDANCE_REQUEST_FILE))
     await store.answer_guidance(request.id, answer.strip(), forum_actor=forum_actor)
     remaining = [p for p in pending if p.id != request.id]
     if not remaining and record.status == RunStatus.AWAITING_GUIDANCE:
@@ -138,10 +139,11 @@ async def clear_agent_signals(env: Environment, spec: RunSpec) -> int:
     of every workspace of the run (the original cleared only the workspace root, so a stale
     file in the doc-home repo completed the next iteration at once). Returns files removed."""
     removed = 0
+    host = env.host_for(spec.host)
     for workspace_name in sorted(set(spec.workspaces.values())):
         for root in await workspace_signal_roots(env, spec, workspace_name):
             for name in (*AGENT_SIGNAL_FILES, GUIDANCE_RESPONSE_FILE):
-                if await env.host.remove(posixpath.join(root, name)):
+                if await host.remove(posixpath.join(root, name)):
                     removed += 1
     return removed
 
@@ -152,7 +154,8 @@ async def append_feedback(env: Environment, spec: RunSpec, feedback: str) -> lis
     stamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     entry = f"## {stamp}\n\n{feedback.strip()}\n\n"
     written: list[str] = []
-    provider = env.workspace_provider()
+    provider = env.workspace_provider(spec.host)
+    host = env.host_for(spec.host)
     for ticket, workspace_name in sorted(spec.workspaces.items()):
         workspace = await provider.info(workspace_name)
         if workspace is None:
@@ -160,20 +163,20 @@ async def append_feedback(env: Environment, spec: RunSpec, feedback: str) -> lis
         targets = [posixpath.join(workspace.root, ".metawsm", "operator-feedback.md")]
         doc_repo = _doc_repo(workspace, spec)
         if doc_repo is not None:
-            docs_root = await workspace_docs_root(env.host, doc_repo)
-            located = await NativeDocsProvider(env.host, docs_root).find_ticket(ticket)
+            docs_root = await workspace_docs_root(host, doc_repo)
+            located = await NativeDocsProvider(host, docs_root).find_ticket(ticket)
             if located is not None:
                 targets.append(posixpath.join(located.path, "reference", "99-operator-feedback.md"))
         for path in targets:
             try:
-                old = (await env.host.read_bytes(path)).decode("utf-8")
+                old = (await host.read_bytes(path)).decode("utf-8")
             except FileNotFoundError:
                 old = "# Operator Feedback\n\n"
-            await env.host.write_bytes_atomic(path, (old + entry).encode("utf-8"))
+            await host.write_bytes_atomic(path, (old + entry).encode("utf-8"))
             written.append(path)
         if doc_repo is not None and len(targets) > 1:
             # The ticket's copy is part of the workspace branch: committed before any restart.
             await commit_paths(
-                env.host, doc_repo, [targets[1]], f"metawsm: operator feedback on {ticket}"
+                host, doc_repo, [targets[1]], f"metawsm: operator feedback on {ticket}"
             )
     return written

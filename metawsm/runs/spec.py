@@ -111,6 +111,8 @@ class RunRequest(BaseModel):
     policy_path: str = ""
     dry_run: bool = False
     mode: RunMode = "run"
+    host: str = ""
+    """``--host``: a host name, ``auto``, or empty for ``placement.default_host``."""
 
 
 class RunSpec(BaseModel):
@@ -255,7 +257,21 @@ def _base_branch(request: RunRequest, policy: Policy) -> str:
     return branch
 
 
-def _check_repos_in_policy(repos: list[str], policy: Policy, policy_path: Path) -> None:
+def _check_repos_in_policy(
+    repos: list[str], policy: Policy, policy_path: Path, host: str = "local"
+) -> None:
+    remote = policy.hosts.get(host) if host != "local" else None
+    if remote is not None and remote.repos:
+        for repo in repos:
+            if repo not in remote.repos:
+                listed = ", ".join(remote.repos) or "none"
+                raise UsageError(
+                    f"repo {quote(repo)} has no clone on host {quote(host)} "
+                    f"(hosts.{host}.repos lists: {listed})",
+                    hint=f'add "{repo}": "<path of its clone on {host}>" under '
+                    f"hosts.{host}.repos in {policy_path}",
+                )
+        return
     known = policy.workspace.repos
     for repo in repos:
         if repo not in known:
@@ -327,13 +343,15 @@ def resolve_run(
     taken_run_ids: Container[str],
     root: Path | None = None,
     home: Path | None = None,
+    host_load: Mapping[str, int] | None = None,
 ) -> RunSpec:
     """Resolve ``request`` against ``policy`` into the :class:`RunSpec` of a new run.
 
     ``now`` stamps the run and generates its id (a naive datetime is taken as UTC);
     ``taken_run_ids`` holds the ids already in the store. ``root`` is the directory a relative
     ``policy_path`` is relative to (default: the current directory); ``home`` replaces the home
-    directory for skill lookup (tests). Raises :class:`~metawsm.errors.UsageError` with the
+    directory for skill lookup (tests). ``host_load`` counts the live agents of each host, for
+    ``--host auto`` and ``max_agents``. Raises :class:`~metawsm.errors.UsageError` with the
     first broken rule, in the order of the module docstring. Nothing is written anywhere.
     """
     moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now
@@ -364,14 +382,18 @@ def resolve_run(
         )
     base_branch = _base_branch(request, policy)
     policy_path = resolve_policy_path(request.policy_path or None, root=root)
-    if policy.workspace.provider == "git":
-        _check_repos_in_policy(repos, policy, policy_path)
     agents = resolve_agents(policy, agent_names, policy_path=policy_path, home=home)
+    host = place_run(request.host, policy, len(agents) * len(tickets), host_load or {})
+    if policy.workspace.provider == "git":
+        _check_repos_in_policy(repos, policy, policy_path, host)
     run_id = _run_id(requested_id, moment, taken_run_ids)
     workspaces = _workspaces(tickets, run_id)
     pattern = policy.tmux.session_pattern
     _check_sessions(pattern, agents, list(workspaces.values()))
     workspaces_root = resolve_under(metawsm_root_of(policy_path), policy.workspace.root)
+    remote = policy.hosts.get(host) if host != "local" else None
+    if remote is not None and remote.workspaces_root:
+        workspaces_root = Path(remote.workspaces_root)
     return RunSpec.model_validate(
         {
             "run_id": run_id,
@@ -393,5 +415,60 @@ def resolve_run(
             "session_pattern": pattern,
             "workspace_provider": policy.workspace.provider,
             "workspaces_root": str(workspaces_root),
+            "host": host,
         }
     )
+
+
+_OCCUPYING = ("pending", "running", "idle", "stalled", "stopping")
+
+
+def host_load(reader: Any) -> dict[str, int]:
+    """Agents that hold a place on each host (not ended), from a store reader."""
+    load: dict[str, int] = {}
+    for agent in reader.list_agents():
+        if agent.status in _OCCUPYING:
+            load[agent.host] = load.get(agent.host, 0) + 1
+    return load
+
+
+def place_run(requested: str, policy: Policy, agents: int, load: Mapping[str, int]) -> str:
+    """The host of a new run: ``requested`` (a name or ``auto``), else
+    ``placement.default_host``; ``auto`` picks the host with the most free capacity (no limit
+    counts as the most; ties go to the fewest agents, then local, then policy order).
+    A host whose ``max_agents`` the run would exceed is refused."""
+    wanted = (requested or policy.placement.default_host or "local").strip()
+    names = ["local", *(n for n in policy.hosts if n != "local")]
+
+    def limit(name: str) -> int:
+        entry = policy.hosts.get(name)
+        return entry.max_agents if entry is not None else 0
+
+    def fits(name: str) -> bool:
+        return limit(name) == 0 or load.get(name, 0) + agents <= limit(name)
+
+    if wanted == "auto":
+        candidates = [n for n in names if fits(n)]
+        if not candidates:
+            raise UsageError(
+                f"no host has room for {agents} more agents (every max_agents is reached)",
+                hint="stop a run, raise hosts.<name>.max_agents, or add a host",
+            )
+
+        def free(name: str) -> float:
+            return float("inf") if limit(name) == 0 else limit(name) - load.get(name, 0)
+
+        return min(candidates, key=lambda n: (-free(n), load.get(n, 0), names.index(n)))
+    validate_name("host", wanted)
+    if wanted not in names:
+        raise UsageError(
+            f"host {quote(wanted)} is not in the policy (hosts: {', '.join(names)})",
+            hint=f"add hosts.{wanted} with its address to the policy, or use --host auto",
+        )
+    if not fits(wanted):
+        raise UsageError(
+            f"host {quote(wanted)} is full: {load.get(wanted, 0)} agents running, "
+            f"max_agents {limit(wanted)}, this run needs {agents}",
+            hint="choose another --host, --host auto, or stop a run there",
+        )
+    return wanted

@@ -1,20 +1,25 @@
 """Where a metawsm root's pieces are, and the providers its policy selects.
 
 One :class:`Environment` per metawsm root (the directory holding ``.metawsm/``): its policy,
-database, control socket, lock and logs, the local host and its tmux server, and the workspace
+database, control socket, lock and logs, its hosts (this machine and the policy's SSH hosts,
+each a :class:`Site` with its tmux server, workspaces root and repo clones), and the workspace
 and docs providers. The supervisor and the offline CLI paths build it the same way.
+
+Docs always live on this machine (the metawsm root's docs root); a run's workspaces, agents
+and signal files live on the run's host.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from metawsm.docs.base import DocsProvider
 from metawsm.docs.docmgr_cli import DocmgrCliProvider
 from metawsm.docs.native import NativeDocsProvider
-from metawsm.hosts import LocalHost
+from metawsm.errors import UsageError
+from metawsm.hosts import Host, LocalHost
 from metawsm.hosts.tmux import TmuxServer
 from metawsm.policy import Policy, load_policy, resolve_under
 from metawsm.supervisor.rootdir import STATE_DIR, find_root
@@ -22,7 +27,25 @@ from metawsm.workspaces.base import WorkspaceProvider
 from metawsm.workspaces.git import GitWorkspaceProvider
 from metawsm.workspaces.wsm import WsmWorkspaceProvider
 
-__all__ = ["STATE_DIR", "Environment"]
+__all__ = ["LOCAL", "STATE_DIR", "Environment", "Site"]
+LOCAL = "local"
+
+
+@dataclass
+class Site:
+    """One host as the policy places things on it."""
+
+    name: str
+    host: Host
+    tmux: TmuxServer
+    workspaces_root: str
+    repos: dict[str, str]
+    max_agents: int
+    address: str = ""
+
+    @property
+    def remote(self) -> bool:
+        return self.name != LOCAL
 
 
 @dataclass
@@ -35,6 +58,7 @@ class Environment:
     db_path: Path
     host: LocalHost
     tmux: TmuxServer
+    _sites: dict[str, Site] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(
@@ -73,20 +97,82 @@ class Environment:
     def workspaces_root(self) -> str:
         return str(resolve_under(self.root, self.policy.workspace.root))
 
-    def workspace_provider(self) -> WorkspaceProvider:
-        if self.policy.workspace.provider == "wsm":
-            return WsmWorkspaceProvider(self.host)
-        repos = {
-            name: str(resolve_under(self.root, path))
-            for name, path in self.policy.workspace.repos.items()
+    def host_names(self) -> list[str]:
+        """``local`` and every SSH host of the policy, in policy order."""
+        return [LOCAL, *(name for name in self.policy.hosts if name != LOCAL)]
+
+    def site(self, name: str = LOCAL) -> Site:
+        """The host called ``name`` (one object, so one connection, per host)."""
+        found = self._sites.get(name)
+        if found is not None:
+            return found
+        local_repos = {
+            repo: str(resolve_under(self.root, path))
+            for repo, path in self.policy.workspace.repos.items()
         }
-        return GitWorkspaceProvider(self.host, self.workspaces_root(), repos)
+        entry = self.policy.hosts.get(name)
+        if name == LOCAL:
+            made = Site(
+                LOCAL,
+                self.host,
+                self.tmux,
+                self.workspaces_root(),
+                local_repos,
+                entry.max_agents if entry is not None else 0,
+            )
+        elif entry is None:
+            raise UsageError(
+                f"host {name} is not in the policy",
+                hint=f"add hosts.{name} to the policy, or use one of: "
+                + ", ".join(self.host_names()),
+            )
+        else:
+            from metawsm.hosts.ssh import SSHHost, SSHTarget
+
+            target = SSHTarget(
+                entry.address, entry.port, entry.user, entry.key_file, entry.known_hosts
+            )
+            remote = SSHHost(name, target, keepalive_seconds=entry.keepalive_seconds)
+            socket = entry.tmux_socket or self.policy.tmux.socket
+            made = Site(
+                name,
+                remote,
+                TmuxServer(remote, _tmux_socket(self.root, socket)),
+                entry.workspaces_root or self.workspaces_root(),
+                dict(entry.repos) or local_repos,
+                entry.max_agents,
+                target.label,
+            )
+        self._sites[name] = made
+        return made
+
+    def sites(self) -> list[Site]:
+        return [self.site(name) for name in self.host_names()]
+
+    def host_for(self, name: str = LOCAL) -> Host:
+        return self.site(name).host
+
+    def tmux_for(self, name: str = LOCAL) -> TmuxServer:
+        return self.site(name).tmux
+
+    def workspace_provider(self, host: str = LOCAL) -> WorkspaceProvider:
+        site = self.site(host)
+        if self.policy.workspace.provider == "wsm":
+            return WsmWorkspaceProvider(site.host)
+        return GitWorkspaceProvider(site.host, site.workspaces_root, dict(site.repos))
 
     def docs_provider(self) -> DocsProvider:
         docs_root = str(resolve_under(self.root, self.policy.docs.root))
         if self.policy.docs.provider == "docmgr":
             return DocmgrCliProvider(self.host, root=docs_root)
         return NativeDocsProvider(self.host, docs_root)
+
+    async def aclose(self) -> None:
+        """Close the SSH connections opened so far."""
+        for site in list(self._sites.values()):
+            close = getattr(site.host, "aclose", None)
+            if close is not None:
+                await close()
 
 
 def _tmux_socket(root: Path, socket: str) -> str:

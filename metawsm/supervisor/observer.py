@@ -11,11 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskStatus
 
 from metawsm.hosts.tmux import Snapshot, TmuxServer, TmuxUnavailable
+
+if TYPE_CHECKING:
+    from metawsm.supervisor.environment import Site
 
 log = logging.getLogger("metawsm.observer")
 
@@ -38,10 +42,21 @@ class HostObserver:
     """Takes a snapshot of one host's tmux server every ``tick_seconds`` (or sooner when poked)
     and publishes it to everyone waiting in :meth:`next_tick`."""
 
-    def __init__(self, host_name: str, tmux: TmuxServer, tick_seconds: float) -> None:
+    def __init__(
+        self,
+        host_name: str,
+        tmux: TmuxServer,
+        tick_seconds: float,
+        *,
+        site: Site | None = None,
+        wait_first: bool = True,
+    ) -> None:
         self.host_name = host_name
         self.tmux = tmux
         self.tick_seconds = tick_seconds
+        self.site = site
+        self.wait_first = wait_first
+        self.last_ok: float | None = None
         self.latest: Tick | None = None
         self.ticks = 0
         self._published = anyio.Event()
@@ -70,15 +85,21 @@ class HostObserver:
             log.warning("host %s: tmux unavailable: %s", self.host_name, exc.message)
         self.ticks += 1
         tick = Tick(self.ticks, snapshot, error, time.time())
+        if snapshot is not None:
+            self.last_ok = tick.taken_at
         self.latest = tick
         published, self._published = self._published, anyio.Event()
         published.set()
         return tick
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Tick until cancelled; started once the first snapshot is published."""
+        """Tick until cancelled; started once the first snapshot is published (or at once,
+        without ``wait_first``: a remote host's first tick may wait for its connection)."""
+        if not self.wait_first:
+            task_status.started()
         await self.observe_once()
-        task_status.started()
+        if self.wait_first:
+            task_status.started()
         while True:
             with anyio.move_on_after(self.tick_seconds):
                 await self._poked.wait()

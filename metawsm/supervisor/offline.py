@@ -48,7 +48,7 @@ async def cleanup_workspaces(env: Environment, spec: RunSpec) -> list[str]:
     Uncommitted work in a worktree is removed with it, as the original's cleanup did; the
     branches, and so every commit, are kept.
     """
-    provider = env.workspace_provider()
+    provider = env.workspace_provider(spec.host)
     deleted = []
     for name in sorted(set(spec.workspaces.values())):
         if await provider.delete(name, force=True):

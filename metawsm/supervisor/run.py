@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -122,6 +122,18 @@ class RunContext:
     store: StoreClient
     observer: HostObserver
     publish: Callable[[str, str, str, LiveAgent], None]  #: (run, agent, ws, live) → status cache
+    observers: dict[str, HostObserver] = field(default_factory=dict)
+    """Observers of the remote hosts, by host name (``observer`` is this machine's)."""
+
+    def observer_for(self, host: str) -> HostObserver:
+        if host == "local":
+            return self.observer
+        if host not in self.observers:
+            raise MetawsmError(
+                f"host {host} is not observed by this supervisor",
+                hint="add it to the policy's hosts and restart `metawsm serve`",
+            )
+        return self.observers[host]
 
 
 class RunController(Actor[RunMessage]):
@@ -354,7 +366,7 @@ class RunController(Actor[RunMessage]):
 
     async def _provision(self, name: str) -> Workspace:
         assert self.run_spec is not None
-        provider = self.ctx.env.workspace_provider()
+        provider = self.ctx.env.workspace_provider(self.run_spec.host)
         existing = await provider.info(name)
         strategy = self.run_spec.workspace_strategy
         if existing is not None and strategy != "reuse":
@@ -376,7 +388,8 @@ class RunController(Actor[RunMessage]):
 
     async def _workspace(self, name: str) -> Workspace:
         if name not in self._workspaces:
-            found = await self.ctx.env.workspace_provider().info(name)
+            assert self.run_spec is not None
+            found = await self.ctx.env.workspace_provider(self.run_spec.host).info(name)
             if found is None:
                 raise MetawsmError(
                     f"workspace {name} of run {self.run_id} does not exist",
@@ -487,9 +500,9 @@ class RunController(Actor[RunMessage]):
             argv=tuple(agent_spec.argv),
             cwd=self._doc_repo_path(workspace),
             workspace_root=workspace.root,
-            host=env.host,
-            tmux=env.tmux,
-            observer=self.ctx.observer,
+            host=env.host_for(self.run_spec.host),
+            tmux=env.tmux_for(self.run_spec.host),
+            observer=self.ctx.observer_for(self.run_spec.host),
             store=self.ctx.store,
             load_row=load_row,
             thresholds=Thresholds.from_policy(policy),
@@ -670,7 +683,7 @@ class RunController(Actor[RunMessage]):
 
 async def stop_agent_offline(env: Environment, store: Any, row: AgentRecord, reason: str) -> None:
     """Stop an agent that has no actor: kill its session, record it stopped."""
-    await env.tmux.kill_session(row.session_name)
+    await env.tmux_for(row.host).kill_session(row.session_name)
     entity = ops.agent_entity_id(row.agent_name, row.workspace_name)
     status = row.status
     if status in (AgentStatus.RUNNING, AgentStatus.IDLE, AgentStatus.STALLED):

@@ -120,11 +120,19 @@ async def serve(
         assert writer_spec.mailbox is not None
         bus = EventBus(env.db_path)
         store = PublishingStore(StoreClient(writer_spec.mailbox.ref), bus)
-        observer = HostObserver("local", env.tmux, env.policy.supervisor.tick_seconds)
+        tick = env.policy.supervisor.tick_seconds
+        observer = HostObserver("local", env.tmux, tick)
+        # One observer per SSH host; each connects on its own first tick, so a host that is
+        # down delays neither the start nor the other hosts.
+        remote = {
+            site.name: HostObserver(site.name, site.tmux, tick, site=site, wait_first=False)
+            for site in env.sites()
+            if site.remote
+        }
         runs_sup = Supervisor("runs", strategy=Strategy.ONE_FOR_ONE, intensity=20, period=60.0)
         forum = ForumActor(env.db_path, forum_consumers(env, store))
         bus.listeners.append(forum.poke)
-        core = ServiceCore(env, store, observer, runs_sup, bus, forum)
+        core = ServiceCore(env, store, observer, runs_sup, bus, forum, observers=remote)
         control = ControlServer(
             env.socket_path,
             socket_methods(core),
@@ -135,6 +143,7 @@ async def serve(
             ChildSpec(id="events", run=bus.run, shutdown=2.0),
             forum.spec(),
             _observer_spec(observer),
+            *(_observer_spec(o) for o in remote.values()),
             runs_sup.spec(),
             _control_spec(control),
         ]
@@ -180,6 +189,8 @@ async def serve(
             tg.cancel_scope.cancel()
         gc.unfreeze()  # serve may run inside a longer process (tests, `metawsm run`)
         core.close_reader()
+        with anyio.move_on_after(5.0, shield=True):
+            await env.aclose()
         log.info("supervisor stopped; agents keep running")
 
 

@@ -80,6 +80,8 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
         runs_sup: Supervisor,
         bus: EventBus,
         forum: ForumActor | None = None,
+        *,
+        observers: dict[str, HostObserver] | None = None,
     ) -> None:
         super().__init__(env)
         self.bus = bus
@@ -90,7 +92,8 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
         self._live: dict[str, dict[tuple[str, str], LiveAgent]] = {}
         self._reader: Reader | None = None
         self._specs: dict[str, tuple[str, dict[str, Any]]] = {}
-        self.run_ctx = RunContext(env, store, observer, self._publish)
+        self.observers = dict(observers or {})
+        self.run_ctx = RunContext(env, store, observer, self._publish, self.observers)
 
     # -- reading, without a connection or a JSON parse per status call ---------------------
 
