@@ -22,8 +22,9 @@ and one SFTP session for files. Facts this module relies on (``deps-spike.md`` Â
   The next use reconnects, no sooner than a jittered, exponentially growing backoff; until then
   calls fail at once instead of each waiting for a connect timeout.
 * **Files over SFTP**: an atomic replace is a temp file in the same folder, ``fsync``, then the
-  ``posix-rename@openssh.com`` rename; :meth:`SSHHost.stat_many` sends every ``stat`` at once,
-  so they share one round trip.
+  ``posix-rename@openssh.com`` rename. :meth:`SSHHost.stat_many` is one remote ``stat``
+  command instead (SFTP's whole-second mtimes would hide a rewrite within a second), falling
+  back to pipelined SFTP stats.
 
 asyncssh is imported lazily (it costs ~250 ms of CLI start-up).
 """
@@ -52,6 +53,7 @@ from metawsm.hosts.errors import (
     HostUnreachable,
     NotRegularFile,
 )
+from metawsm.hosts.statlines import parse_stat_lines, paths_input, stat_script
 
 if TYPE_CHECKING:
     import asyncssh
@@ -499,11 +501,24 @@ class SSHHost:
     async def _stat_many(
         self, paths: Sequence[str], *, follow: bool
     ) -> list[FileStat | OSError | None]:
+        """Every path in ONE remote ``stat`` command (nanosecond mtimes, as the observer's
+        tick reports them; :mod:`metawsm.hosts.statlines`); SFTP when that command fails."""
+        if not paths:
+            return []
+        result = await self.run(
+            ["/bin/sh", "-c", stat_script(follow=follow)], stdin=paths_input(paths), timeout=30.0
+        )
+        if result.ok:
+            found = parse_stat_lines(result.stdout, paths)
+            return [found[p] for p in paths]
+        return await self._sftp_stat_many(paths, follow=follow)
+
+    async def _sftp_stat_many(
+        self, paths: Sequence[str], *, follow: bool
+    ) -> list[FileStat | OSError | None]:
         import asyncssh
 
         results: list[FileStat | OSError | None] = [None] * len(paths)
-        if not paths:
-            return results
 
         async def stat_all(sftp: asyncssh.SFTPClient) -> None:
             async def one(index: int, path: str) -> None:

@@ -54,7 +54,9 @@ import anyio
 
 from metawsm.errors import UsageError
 from metawsm.hosts import CommandResult, CommandTimeout, Host, HostError
+from metawsm.hosts.base import FileStat
 from metawsm.hosts.errors import HostUnreachable
+from metawsm.hosts.statlines import parse_stat_lines, paths_input, stat_script
 
 __all__ = [
     "SESSION_NAME_RE",
@@ -82,6 +84,11 @@ _EXITING_SERVER_RETRIES = (0.02, 0.1, 0.3)  # pauses before each retry, see Tmux
 _EXITING_SERVER_MARKERS = ("server exited unexpectedly", "lost server")
 _EXEC_WRAPPER = ("/bin/sh", "-c", 'exec "$@"', "metawsm")
 _REAP_TIMEOUT = 2.0  # the snapshot's second call, see TmuxServer.snapshot
+
+_OBSERVE_MARK = "\x1e"
+# ``sh -c`` script of snapshot_with_stats: tmux (its argv is "$@"), the mark and its exit code,
+# then the stats of the paths on stdin. tmux gets /dev/null as stdin, so it cannot eat them.
+_OBSERVE_SCRIPT = f'"$@" </dev/null; printf \'\\036%s\\n\' "$?"; {stat_script(follow=False)}'
 
 _SEP = "\x1f"
 _FIELDS = (
@@ -560,11 +567,51 @@ class TmuxServer:
     async def _list_panes(self, *before: str, timeout: float | None = None) -> Snapshot:
         taken_at = self._clock()
         result = await self.run(*before, "list-panes", "-a", "-F", _FORMAT, timeout=timeout)
+        return self._snapshot_of(result, taken_at)
+
+    def _snapshot_of(self, result: CommandResult, taken_at: float) -> Snapshot:
         if result.ok:
             return parse_snapshot(result.stdout, taken_at)
         if _is_absent(result.stderr):
             return Snapshot({}, taken_at)
         raise TmuxUnavailable(f"{self.label}: list-panes failed: {_first_line(result.stderr)}")
+
+    async def snapshot_with_stats(
+        self, paths: Sequence[str]
+    ) -> tuple[Snapshot, dict[str, FileStat | None]]:
+        """:meth:`snapshot` and the stats of ``paths`` in ONE host command (one round trip to
+        a remote host): ``list-panes -a``, then ``lstat`` of every path read from stdin
+        (links are reported as links, as :meth:`Host.lstat_many` does)."""
+        taken_at = self._clock()
+        listing = self.argv("list-panes", "-a", "-F", _FORMAT)
+        self.calls += 1
+        try:
+            result = await self.host.run(
+                ["/bin/sh", "-c", _OBSERVE_SCRIPT, "sh", *listing],
+                timeout=self.timeout,
+                stdin=paths_input(paths),
+            )
+        except CommandTimeout:
+            raise TmuxUnavailable(f"{self.label}: no answer within {self.timeout:g}s") from None
+        except HostUnreachable as exc:
+            raise TmuxUnavailable(f"{self.label}: {exc.reason}") from None
+        head, mark, tail = result.stdout.partition(_OBSERVE_MARK)
+        code_line, _, stat_text = tail.partition("\n")
+        if not mark or not code_line.strip().isdigit():
+            raise TmuxUnavailable(
+                f"{self.label}: observation failed (exit {result.returncode}): "
+                f"{_first_line(result.stderr)}"
+            )
+        code = int(code_line)
+        if code == 127 and "not found" in result.stderr:
+            raise TmuxUnavailable(f"{self.label}: tmux is not installed")
+        snap = self._snapshot_of(CommandResult(tuple(listing), code, head, result.stderr), taken_at)
+        if any(p.dead and not p.exit_known for p in snap.sessions.values()):
+            with contextlib.suppress(TmuxUnavailable):
+                snap = await self._list_panes(
+                    "run-shell", "true", ";", timeout=min(self.timeout, _REAP_TIMEOUT)
+                )
+        return snap, parse_stat_lines(stat_text, paths)
 
     async def kill_server(self) -> bool:
         """Stop the whole server; ``False`` if none was running. For private servers only."""

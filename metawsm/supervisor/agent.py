@@ -32,7 +32,7 @@ from metawsm.agents.signals import (
     ImplementationComplete,
     ValidationResult,
 )
-from metawsm.hosts import Host
+from metawsm.hosts import FileStat, Host
 from metawsm.hosts.tmux import PaneState, TmuxError, TmuxServer
 from metawsm.hsm import AgentStatus, EntityKind, HealthState
 from metawsm.status import LiveAgent
@@ -157,6 +157,8 @@ class AgentActor(Actor[AgentMessage]):
     # -- lifecycle --------------------------------------------------------------------------
 
     async def run(self, mailbox: Mailbox[AgentMessage], *, task_status: TaskStatus[Any]) -> None:
+        watched = self.signals.paths()
+        self.ctx.observer.watch(watched)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch, mailbox)
@@ -169,6 +171,8 @@ class AgentActor(Actor[AgentMessage]):
             if len(group.exceptions) == 1:
                 raise group.exceptions[0] from None
             raise
+        finally:
+            self.ctx.observer.unwatch(watched)
 
     async def on_start(self) -> None:
         row = await anyio.to_thread.run_sync(self.ctx.load_row)
@@ -339,7 +343,7 @@ class AgentActor(Actor[AgentMessage]):
         if self.status not in LIVE and self.status != AgentStatus.DEAD:
             return  # pending, stopping, stopped or failed: nothing to supervise
         # Signals first: an agent that writes its completion and exits shows both at once.
-        await self._scan_signals()
+        await self._scan_signals(tick.stats)
         pane = tick.snapshot.get(self.ctx.session)
         now = tick.taken_at
         if self.status == AgentStatus.DEAD:
@@ -401,11 +405,12 @@ class AgentActor(Actor[AgentMessage]):
 
     # -- signals ----------------------------------------------------------------------------
 
-    async def _scan_signals(self) -> int:
-        """Take the new versions of this agent's signal files; return how many were taken."""
+    async def _scan_signals(self, known: Mapping[str, FileStat | None] | None = None) -> int:
+        """Take the new versions of this agent's signal files; return how many were taken.
+        ``known``: their stats from the observer's tick, when it took them."""
         taken = 0
         findings = await self.signals.scan(
-            run_id=self.ctx.run_id, agent=self.ctx.agent, generation=self.generation
+            run_id=self.ctx.run_id, agent=self.ctx.agent, generation=self.generation, known=known
         )
         for finding in findings:
             if finding.kind == "rejected":

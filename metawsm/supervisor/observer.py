@@ -1,5 +1,8 @@
 """Host observers: one ``tmux list-panes -a`` per host per tick, whatever the number of agents.
 
+On an SSH host the same command also takes the stats of every agent's signal files
+(:meth:`TmuxServer.snapshot_with_stats`), so a tick costs ONE remote command per host.
+
 Agent actors never spawn a tmux process to look at their session; they wait for the observer's
 next tick and read their pane in the shared snapshot. A tick that cannot read tmux (permission,
 connection, timeout) is published as *unknown*, so no agent is ever taken for dead because tmux
@@ -10,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskStatus
 
+from metawsm.hosts.base import FileStat
 from metawsm.hosts.tmux import Snapshot, TmuxServer, TmuxUnavailable
 
 if TYPE_CHECKING:
@@ -32,6 +37,8 @@ class Tick:
     snapshot: Snapshot | None
     error: str | None
     taken_at: float
+    stats: Mapping[str, FileStat | None] | None = None
+    """Stats of the watched signal files, taken in the same host command (remote hosts)."""
 
     @property
     def unknown(self) -> bool:
@@ -57,10 +64,26 @@ class HostObserver:
         self.site = site
         self.wait_first = wait_first
         self.last_ok: float | None = None
+        #: Take the signal files' stats with the snapshot, in one host command (SSH hosts).
+        self.with_stats = site is not None and site.remote
+        self._watched: dict[str, int] = {}
         self.latest: Tick | None = None
         self.ticks = 0
         self._published = anyio.Event()
         self._poked = anyio.Event()
+
+    def watch(self, paths: Sequence[str]) -> None:
+        """Report the stats of ``paths`` with every tick (until :meth:`unwatch`)."""
+        for path in paths:
+            self._watched[path] = self._watched.get(path, 0) + 1
+
+    def unwatch(self, paths: Sequence[str]) -> None:
+        for path in paths:
+            left = self._watched.get(path, 0) - 1
+            if left > 0:
+                self._watched[path] = left
+            else:
+                self._watched.pop(path, None)
 
     def poke(self) -> None:
         """Take the next snapshot now (after starting or killing a session)."""
@@ -77,14 +100,19 @@ class HostObserver:
 
     async def observe_once(self) -> Tick:
         """Take one snapshot and publish it."""
+        stats: Mapping[str, FileStat | None] | None = None
         try:
-            snapshot: Snapshot | None = await self.tmux.snapshot()
+            snapshot: Snapshot | None
+            if self.with_stats:
+                snapshot, stats = await self.tmux.snapshot_with_stats(list(self._watched))
+            else:
+                snapshot = await self.tmux.snapshot()
             error = None
         except TmuxUnavailable as exc:
             snapshot, error = None, exc.message
             log.warning("host %s: tmux unavailable: %s", self.host_name, exc.message)
         self.ticks += 1
-        tick = Tick(self.ticks, snapshot, error, time.time())
+        tick = Tick(self.ticks, snapshot, error, time.time(), stats)
         if snapshot is not None:
             self.last_ok = tick.taken_at
         self.latest = tick

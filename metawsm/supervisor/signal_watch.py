@@ -17,6 +17,7 @@ its supervision.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -92,14 +93,27 @@ class SignalWatcher:
         """Handle every file again on the next scan (after the files were cleared)."""
         self._seen.clear()
 
+    def paths(self) -> list[str]:
+        """Every signal file path this watcher reads."""
+        return [posixpath.join(root, name) for root in self.roots for name, _, _ in _FILES]
+
     async def scan(
-        self, *, run_id: str, agent: str, generation: int, timeout: float = SCAN_TIMEOUT
+        self,
+        *,
+        run_id: str,
+        agent: str,
+        generation: int,
+        timeout: float = SCAN_TIMEOUT,
+        known: Mapping[str, FileStat | None] | None = None,
     ) -> list[Finding]:
         """The new signal file versions; at most ``timeout`` seconds. A scan that runs out of
         time is one ``problem`` finding (reported once until a scan completes again); the files
-        it did not reach are read on the next scan."""
+        it did not reach are read on the next scan. ``known``: lstat results already taken
+        (the observer's tick on an SSH host), used when they cover every path."""
         with anyio.move_on_after(timeout):
-            findings = await self._scan(run_id=run_id, agent=agent, generation=generation)
+            findings = await self._scan(
+                run_id=run_id, agent=agent, generation=generation, known=known
+            )
             self._stuck = False
             return findings
         if self._stuck:
@@ -109,7 +123,14 @@ class SignalWatcher:
         detail = f"unreadable: the signal scan took over {timeout:g}s (file system not answering)"
         return [Finding("problem", "*", where, detail)]
 
-    async def _scan(self, *, run_id: str, agent: str, generation: int) -> list[Finding]:
+    async def _scan(
+        self,
+        *,
+        run_id: str,
+        agent: str,
+        generation: int,
+        known: Mapping[str, FileStat | None] | None = None,
+    ) -> list[Finding]:
         # All the stats in one call: this runs for every agent at every recheck, and one
         # thread hop per file (nine per agent) was the supervisor's main idle cost.
         wanted = [
@@ -117,7 +138,11 @@ class SignalWatcher:
             for root in self.roots
             for name, kind, model in _FILES
         ]
-        stats = await self.host.lstat_many([path for path, *_ in wanted])
+        stats: list[FileStat | OSError | None]
+        if known is not None and all(path in known for path, *_ in wanted):
+            stats = [known[path] for path, *_ in wanted]
+        else:
+            stats = await self.host.lstat_many([path for path, *_ in wanted])
         findings: list[Finding] = []
         for (path, name, kind, model), stat in zip(wanted, stats, strict=True):
             finding = await self._check(
