@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PKGS := tmux git openssh-server
+APT_PKGS := tmux git openssh-server iproute2
 
 .PHONY: demo test check bench venv system-deps tools clean
 
@@ -23,6 +23,7 @@ system-deps:
 	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
 	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$$missing iproute2"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v zsh >/dev/null 2>&1 || missing="$$missing zsh"; \
 	command -v fish >/dev/null 2>&1 || missing="$$missing fish"; \

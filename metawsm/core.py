@@ -58,6 +58,16 @@ class CleanupParams(Selector):
     dry_run: bool = False
 
 
+class StopParams(Selector):
+    """``stop``; ``force``: record the agents stopped without reaching an unreachable host."""
+
+    force: bool = False
+
+
+class HostsParams(BaseModel):
+    """``hosts``: no parameters."""
+
+
 class RestartParams(Selector):
     dry_run: bool = False
 
@@ -158,7 +168,7 @@ class Core(Protocol):
     async def submit_run(self, params: SubmitParams) -> dict[str, Any]: ...
     async def status(self, params: StatusParams) -> dict[str, Any]: ...
     async def runs(self, params: RunsParams) -> list[dict[str, Any]]: ...
-    async def stop(self, params: Selector) -> dict[str, Any]: ...
+    async def stop(self, params: StopParams) -> dict[str, Any]: ...
     async def guide(self, params: GuideParams) -> dict[str, Any]: ...
     async def iterate(self, params: IterateParams) -> dict[str, Any]: ...
     async def merge(self, params: MergeParams) -> dict[str, Any]: ...
@@ -495,7 +505,7 @@ def socket_methods(core: Core) -> dict[str, Method]:
         "run.submit": bind(SubmitParams, core.submit_run),
         "status": bind(StatusParams, core.status),
         "runs": bind(RunsParams, core.runs),
-        "stop": bind(Selector, core.stop),
+        "stop": bind(StopParams, core.stop),
         "resume": bind(Selector, core.resume),
         "restart": bind(RestartParams, core.restart),
         "cleanup": bind(CleanupParams, core.cleanup),
@@ -508,6 +518,7 @@ def socket_methods(core: Core) -> dict[str, Method]:
             for name, (model, attr) in FORUM_METHODS.items()
             if hasattr(core, attr)
         },
+        **({"hosts": bind(HostsParams, core.hosts)} if hasattr(core, "hosts") else {}),
         # Methods only the supervisor has (they need its actors).
         **(
             {

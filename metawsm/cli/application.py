@@ -21,6 +21,7 @@ app = App(
 # Command modules register themselves on `app` when imported.
 from metawsm.cli import completion as _completion  # noqa: E402
 from metawsm.cli import forum_cmds as _forum_cmds  # noqa: E402
+from metawsm.cli import host_cmds as _host_cmds  # noqa: E402
 from metawsm.cli import loop_cmds as _loop_cmds  # noqa: E402
 from metawsm.cli import policy_cmds as _policy_cmds  # noqa: E402
 from metawsm.cli import run_cmds as _run_cmds  # noqa: E402
@@ -31,6 +32,7 @@ from metawsm.cli import watch_cmds as _watch_cmds  # noqa: E402
 _ = (
     _completion,
     _forum_cmds,
+    _host_cmds,
     _loop_cmds,
     _policy_cmds,
     _run_cmds,

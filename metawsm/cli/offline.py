@@ -11,12 +11,13 @@ from metawsm.core import (
     CleanupParams,
     CloseParams,
     GuideParams,
+    HostsParams,
     LoopOps,
     MergeParams,
     ReadingCore,
     RunsParams,
-    Selector,
     StatusParams,
+    StopParams,
     cleanup_plan,
     event,
 )
@@ -33,12 +34,17 @@ class OfflineCore(ForumOps, LoopOps, ReadingCore):
 
     supervisor_up = False
 
-    async def stop(self, params: Selector) -> dict[str, Any]:
+    async def hosts(self, params: HostsParams) -> dict[str, Any]:
+        from metawsm.status.hosts import probe_hosts
+
+        return await probe_hosts(self.env)
+
+    async def stop(self, params: StopParams) -> dict[str, Any]:
         record = self._record(params)
         result: dict[str, Any] = {"run_id": record.run_id}
         if record.status != RunStatus.STOPPED:
             async with DirectStore(self.env.db_path) as store:
-                result = await stop_run_offline(self.env, store, record.run_id)
+                result = await stop_run_offline(self.env, store, record.run_id, force=params.force)
         return {**result, "supervisor": "down"}
 
     async def cleanup(self, params: CleanupParams) -> dict[str, Any]:
@@ -69,7 +75,8 @@ class OfflineCore(ForumOps, LoopOps, ReadingCore):
 OFFLINE_METHODS: dict[str, tuple[type[BaseModel], str]] = {
     "status": (StatusParams, "status"),
     "runs": (RunsParams, "runs"),
-    "stop": (Selector, "stop"),
+    "stop": (StopParams, "stop"),
+    "hosts": (HostsParams, "hosts"),
     "cleanup": (CleanupParams, "cleanup"),
     "guide": (GuideParams, "guide"),
     "merge": (MergeParams, "merge"),

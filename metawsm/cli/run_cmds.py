@@ -320,13 +320,29 @@ def runs(*, all: Flag = False, json_output: JsonFlag = False, root: Root = ROOT)
 
 
 @app.command
-def stop(*, target: Target = TARGET) -> int:
+def stop(*, force: Flag = False, target: Target = TARGET) -> int:
     """Stop a run: kill its agents' sessions and record it stopped.
 
+    On an SSH host that cannot be reached the stop is recorded and carried out when the host
+    returns; --force records the agents stopped and leaves the host's sessions alone.
+
     Example: metawsm stop --ticket T-1
+
+    Parameters
+    ----------
+    force
+        On an unreachable host: record the stop now, leave the remote sessions.
     """
-    result = target.call("stop")
-    report(result, target.json_output, f"Run {result['run_id']} stopped.")
+    result = target.call("stop", force=force)
+    if result.get("deferred"):
+        text = (
+            f"Run {result['run_id']}: host {result.get('host')} is unreachable; "
+            f"{len(result['deferred'])} agent(s) stop when it returns "
+            "(or `metawsm stop --force` to record the stop and leave the host)."
+        )
+    else:
+        text = f"Run {result['run_id']} stopped."
+    report(result, target.json_output, text)
     return 0
 
 

@@ -33,7 +33,7 @@ from metawsm.agents.signals import (
     ValidationResult,
 )
 from metawsm.hosts import FileStat, Host
-from metawsm.hosts.tmux import PaneState, TmuxError, TmuxServer
+from metawsm.hosts.tmux import PaneState, TmuxError, TmuxServer, TmuxUnavailable
 from metawsm.hsm import AgentStatus, EntityKind, HealthState
 from metawsm.status import LiveAgent
 from metawsm.store import ops
@@ -106,6 +106,8 @@ class Stop:
     """Kill the session and mark the agent stopped (``metawsm stop`` / ``cleanup``)."""
 
     reason: str = "stop requested"
+    force: bool = False
+    """Record the agent stopped without reaching its host (``stop --force``)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class AgentActor(Actor[AgentMessage]):
         self._fresh_from = 0
         self._health_written_at = 0.0
         self.signals = SignalWatcher(ctx.host, ctx.signal_roots)
+        self._deferred_stop: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -239,7 +242,7 @@ class AgentActor(Actor[AgentMessage]):
                 # step, so the controller crashed too and re-ran the plan after its restart.
                 return Failed(exc)
         if isinstance(message, Stop):
-            await self._stop(message.reason)
+            await self._stop(message.reason, force=message.force)
             return self.live()
         if isinstance(message, Respawn):
             await self._respawn(message.reason, operator=True)
@@ -335,6 +338,12 @@ class AgentActor(Actor[AgentMessage]):
     async def _observe(self, tick: Tick) -> None:
         if tick.seq < self._fresh_from:
             return  # may predate the last start or respawn (see _changed)
+        if self.status == AgentStatus.STOPPING and tick.snapshot is not None:
+            # A stop deferred while the host could not be reached (or by a supervisor that
+            # ended before carrying it out): the host answers again, so carry it out now.
+            await self._stop(self._deferred_stop or "stop requested while the host was away")
+            self.ctx.on_final(self.ctx.entity_id, self.status, self.exit_status)
+            return
         if tick.snapshot is None:
             if self.health != HealthState.UNKNOWN:
                 self.health = HealthState.UNKNOWN.value
@@ -502,9 +511,27 @@ class AgentActor(Actor[AgentMessage]):
         self.activity_at = self.progress_at = self.last_restart_at
         self._publish()
 
-    async def _stop(self, reason: str) -> None:
-        await self.ctx.tmux.kill_session(self.ctx.session)
+    async def _stop(self, reason: str, *, force: bool = False) -> None:
+        """Kill the session and record the agent stopped. On a host that cannot be reached the
+        agent is left ``stopping`` and the kill is carried out on the first tick that sees the
+        host again (:meth:`_observe`); ``force`` records it stopped and leaves the host alone."""
         self.respawn_due = None
+        if force:
+            reason = f"{reason} (forced: the session on {self.ctx.host.name} was not touched)"
+        else:
+            try:
+                await self.ctx.tmux.kill_session(self.ctx.session)
+            except TmuxUnavailable as exc:
+                self._deferred_stop = reason
+                if self.status != AgentStatus.STOPPING:
+                    await self._transition(
+                        AgentStatus.STOPPING,
+                        f"{reason}; deferred until {self.ctx.host.name} answers: {exc.message}",
+                    )
+                self.health = HealthState.UNKNOWN.value
+                self._publish()
+                return
+        self._deferred_stop = None
         self.alive = False
         if self.status in LIVE:
             await self._transition(AgentStatus.STOPPING, reason)

@@ -17,7 +17,12 @@ __all__ = ["cleanup_workspaces", "stop_run_offline"]
 
 
 async def stop_run_offline(
-    env: Environment, store: StoreWrites, run_id: str, *, reason: str = "stop requested"
+    env: Environment,
+    store: StoreWrites,
+    run_id: str,
+    *,
+    reason: str = "stop requested",
+    force: bool = False,
 ) -> dict[str, Any]:
     """Kill every agent session of the run and record the run stopped."""
     with Reader(env.db_path) as reader:
@@ -34,7 +39,7 @@ async def stop_run_offline(
         )
         status = RunStatus.STOPPING
     for row in agents:
-        await stop_agent_offline(env, store, row, reason)
+        await stop_agent_offline(env, store, row, reason, force=force)
     if status == RunStatus.STOPPING:
         await store.transition(
             EntityKind.RUN, run_id, status, RunStatus.STOPPED, "run stopped", run_id=run_id

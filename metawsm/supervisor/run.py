@@ -76,6 +76,7 @@ class Adopt:
 @dataclass(frozen=True)
 class StopRun:
     reason: str = "stop requested"
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ class RunController(Actor[RunMessage]):
         if isinstance(message, Execute):
             return await self._execute()
         if isinstance(message, StopRun):
-            return await self._stop(message.reason)
+            return await self._stop(message.reason, force=message.force)
         if isinstance(message, RestartAgents):
             return await self._restart(message.reason, unfinished_only=message.unfinished_only)
         if isinstance(message, AgentEnded):
@@ -219,6 +220,7 @@ class RunController(Actor[RunMessage]):
                 AgentStatus.IDLE,
                 AgentStatus.STALLED,
                 AgentStatus.DEAD,
+                AgentStatus.STOPPING,  # a stop deferred while its host was away
             ):
                 await self._ensure_agent(agent)
                 adopted += 1
@@ -569,6 +571,12 @@ class RunController(Actor[RunMessage]):
             await self._to_run_status(RunStatus.COMPLETED, "all agents finished")
 
     async def _check_finished(self, ended: AgentEnded) -> None:
+        if self._run_status() == RunStatus.STOPPING:
+            # A deferred stop carried out: the run is stopped once its last agent is.
+            rows = self.reader.list_agents(self.run_id)
+            if all(a.status in (AgentStatus.STOPPED, AgentStatus.FAILED) for a in rows):
+                await self._to_run_status(RunStatus.STOPPED, "run stopped (host returned)")
+            return
         if ended.status == AgentStatus.FAILED:
             message = f"agent {ended.entity_id} failed (exit {ended.exit_status})"
             await self._event("run", self.run_id, "agent_failed", message)
@@ -599,7 +607,7 @@ class RunController(Actor[RunMessage]):
         if failed:
             await self._to_run_status(RunStatus.FAILED, f"agents failed: {', '.join(failed)}")
 
-    async def _stop(self, reason: str) -> dict[str, Any]:
+    async def _stop(self, reason: str, *, force: bool = False) -> dict[str, Any]:
         status = self._run_status()
         moving = status != RunStatus.STOPPED and can_transition(
             EntityKind.RUN, status, RunStatus.STOPPING
@@ -607,21 +615,39 @@ class RunController(Actor[RunMessage]):
         if moving:
             await self._to_run_status(RunStatus.STOPPING, reason)
         stopped = 0
+        deferred: list[str] = []
         for row in self.reader.list_agents(self.run_id):
             child_id = ops.agent_entity_id(row.agent_name, row.workspace_name)
             spec = self.run_sup.child_spec(child_id)
             if spec is not None and spec.mailbox is not None and not spec.mailbox.is_closed:
                 try:
-                    await spec.mailbox.ref.request(Stop(reason), timeout=AGENT_REQUEST_TIMEOUT)
-                    stopped += 1
+                    live = await spec.mailbox.ref.request(
+                        Stop(reason, force=force), timeout=AGENT_REQUEST_TIMEOUT
+                    )
+                    if live.status == AgentStatus.STOPPING:
+                        deferred.append(child_id)
+                    else:
+                        stopped += 1
                     continue
                 except ActorStopped:
                     pass
-            await stop_agent_offline(self.ctx.env, self.ctx.store, row, reason)
+            await stop_agent_offline(self.ctx.env, self.ctx.store, row, reason, force=force)
             stopped += 1
+        result: dict[str, Any] = {"run_id": self.run_id, "agents_stopped": stopped}
+        if deferred:
+            host = self.run_spec.host if self.run_spec is not None else "?"
+            result["deferred"] = deferred
+            result["host"] = host
+            await self._event(
+                "run",
+                self.run_id,
+                "stop_deferred",
+                f"host {host} is unreachable: {len(deferred)} agent(s) stop when it returns",
+            )
+            return result
         if moving or status == RunStatus.STOPPING:
             await self._to_run_status(RunStatus.STOPPED, "run stopped")
-        return {"run_id": self.run_id, "agents_stopped": stopped}
+        return result
 
     async def _restart(self, reason: str, *, unfinished_only: bool = False) -> dict[str, Any]:
         status = self._run_status()
@@ -681,9 +707,13 @@ class RunController(Actor[RunMessage]):
         )
 
 
-async def stop_agent_offline(env: Environment, store: Any, row: AgentRecord, reason: str) -> None:
-    """Stop an agent that has no actor: kill its session, record it stopped."""
-    await env.tmux_for(row.host).kill_session(row.session_name)
+async def stop_agent_offline(
+    env: Environment, store: Any, row: AgentRecord, reason: str, *, force: bool = False
+) -> None:
+    """Stop an agent that has no actor: kill its session (unless ``force``), record it
+    stopped."""
+    if not force:
+        await env.tmux_for(row.host).kill_session(row.session_name)
     entity = ops.agent_entity_id(row.agent_name, row.workspace_name)
     status = row.status
     if status in (AgentStatus.RUNNING, AgentStatus.IDLE, AgentStatus.STALLED):

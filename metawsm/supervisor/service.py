@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
@@ -19,12 +20,14 @@ from metawsm.core import (
     AgentParams,
     CleanupParams,
     FollowParams,
+    HostsParams,
     IterateParams,
     LoopOps,
     ReadingCore,
     RestartParams,
     Selector,
     SignalNotify,
+    StopParams,
     SubmitParams,
     cleanup_plan,
     event,
@@ -93,6 +96,7 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
         self._reader: Reader | None = None
         self._specs: dict[str, tuple[str, dict[str, Any]]] = {}
         self.observers = dict(observers or {})
+        self.started_at = time.time()
         self.run_ctx = RunContext(env, store, observer, self._publish, self.observers)
 
     # -- reading, without a connection or a JSON parse per status call ---------------------
@@ -207,16 +211,28 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
             record = reader.get_run(run_id)
         return record.status if record is not None else ""
 
-    async def stop(self, params: Selector) -> dict[str, Any]:
+    async def hosts(self, params: HostsParams) -> dict[str, Any]:
+        """Every host's connection, load and last observation, from the live objects."""
+        from metawsm.status.hosts import live_hosts
+
+        return live_hosts(
+            self.env, {"local": self.observer, **self.observers}, started_at=self.started_at
+        )
+
+    async def stop(self, params: StopParams) -> dict[str, Any]:
         with Reader(self.env.db_path) as reader:
             record = resolve_run_id(reader, params)
         _require(record.run_id, record.status, RunStatus.STOPPING, also=RunStatus.STOPPED)
         if self.runs_sup.child_spec(record.run_id) is not None:
             ref = await self.controller(record.run_id)
-            result: dict[str, Any] = await ref.request(StopRun(), timeout=CONTROL_TIMEOUT)
+            result: dict[str, Any] = await ref.request(
+                StopRun(force=params.force), timeout=CONTROL_TIMEOUT
+            )
         else:
-            result = await stop_run_offline(self.env, self.store, record.run_id)
-        await self.retire(record.run_id)
+            result = await stop_run_offline(self.env, self.store, record.run_id, force=params.force)
+        if not result.get("deferred"):
+            # A deferred stop keeps the run's actors: they carry it out when the host returns.
+            await self.retire(record.run_id)
         return result
 
     async def resume(self, params: Selector) -> dict[str, Any]:
