@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := tmux git openssh-server iproute2
 
-.PHONY: demo test check bench venv system-deps tools clean
+.PHONY: demo demo-ssh test check bench venv system-deps tools clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: venv system-deps
 
 demo: venv system-deps
 	$(BIN)/python -m metawsm.demo
+
+# The same loop on a host reached over SSH: a private sshd on loopback (its own keys and port).
+demo-ssh: venv system-deps
+	$(BIN)/python -m metawsm.demo_ssh
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache build *.egg-info

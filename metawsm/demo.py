@@ -229,6 +229,13 @@ def main() -> int:
         "  .metawsm/policy.json   two scripted agents (coder, reviewer), tmux server "
         f"-L {TMUX_SOCKET}"
     )
+    return run_loop(root)
+
+
+def run_loop(root: Path, *, host: str = "", tmux_hint: str = "") -> int:
+    """The operator's loop in ``root`` (built by :func:`build_world`): serve, bootstrap (on
+    ``host`` when given), guide, complete, close; non-zero if a step did not happen."""
+    placed = ("--host", host) if host else ()
     log = open(root / "serve.out", "w")  # noqa: SIM115 - closed in finally
     _say("metawsm serve  (the supervisor, in the background; its log: serve.out)")
     server = subprocess.Popen(
@@ -257,7 +264,8 @@ def main() -> int:
             "--merge-intent",
             "default",
         ]
-        _say(f"metawsm bootstrap --ticket {TICKET} --repos api,web --goal ... --detach")
+        where = f" --host {host}" if host else ""
+        _say(f"metawsm bootstrap --ticket {TICKET} --repos api,web --goal ...{where} --detach")
         _metawsm(
             root,
             "bootstrap",
@@ -266,6 +274,7 @@ def main() -> int:
             "--repos",
             "api,web",
             *brief,
+            *placed,
             "--detach",
             check=True,
         )
@@ -311,12 +320,16 @@ def main() -> int:
             print("a checkout is dirty or the ticket is not closed", file=sys.stderr)
             return 1
         print("  all clean")
+        if host:
+            _say("metawsm hosts  (one connection, observed every tick)")
+            _metawsm(root, "hosts")
         _say(f"done; look around in {root}")
-        print(f"  tmux -L {TMUX_SOCKET} ls     the agents' sessions (dead panes keep their output)")
+        tmux = tmux_hint or f"tmux -L {TMUX_SOCKET}"
+        print(f"  {tmux} ls     the agents' sessions (dead panes keep their output)")
         print(f"  cd {root} && {sys.executable} -m metawsm runs --all")
         print(
             f"  clean up: cd {root} && {sys.executable} -m metawsm cleanup --ticket {TICKET}"
-            f" && tmux -L {TMUX_SOCKET} kill-server"
+            f" && {tmux} kill-server"
         )
         return 0
     finally:

@@ -35,8 +35,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncssh
 import pytest
+
+from metawsm.demo_ssh import SSHD, sshd_argv, sshd_config, write_keys
 
 __all__ = [
     "SSHD",
@@ -48,7 +49,6 @@ __all__ = [
     "sshd_factory",
 ]
 
-SSHD = "/usr/sbin/sshd"
 _IP = shutil.which("ip") or "/usr/sbin/ip"
 
 
@@ -165,13 +165,7 @@ class Sshd:
     def start(self) -> None:
         """Start (or start again, same keys and port) the server; wait for its banner."""
         assert self.process is None or self.process.poll() is not None
-        argv = [SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")]
-        rc = _rc_file(self.user)
-        if os.geteuid() == 0 and rc is not None and shutil.which("unshare"):
-            argv = [
-                "unshare", "--mount", "--propagation", "private", "--",
-                "/bin/sh", "-c", 'mount --bind /dev/null "$0" && exec "$@"', rc, *argv,
-            ]  # fmt: skip
+        argv = sshd_argv(self.folder / "sshd_config", self.user)
         if self.netns is not None:
             argv = [_IP, "netns", "exec", self.netns, *argv]
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -206,55 +200,6 @@ class Sshd:
         log, self._log = self._log, None
         if log is not None:
             log.close()  # type: ignore[attr-defined]
-
-
-def _rc_file(user: str) -> str | None:
-    try:
-        home = pwd.getpwnam(user).pw_dir
-    except KeyError:
-        return None
-    path = os.path.join(home, ".bashrc")
-    return path if os.path.isfile(path) else None
-
-
-def _write_keys(folder: Path, address: str, port: int) -> tuple[Path, Path, str]:
-    host_key = asyncssh.generate_private_key("ssh-ed25519")
-    host_key.write_private_key(str(folder / "host_ed25519"))
-    os.chmod(folder / "host_ed25519", 0o600)
-    client_key = asyncssh.generate_private_key("ssh-ed25519")
-    client_path = folder / "client_ed25519"
-    client_key.write_private_key(str(client_path))
-    os.chmod(client_path, 0o600)
-    client_key.write_public_key(str(folder / "client_ed25519.pub"))
-    (folder / "authorized_keys").write_bytes(client_key.export_public_key())
-    public = host_key.export_public_key().decode().strip()
-    pattern = address if port == 22 else f"[{address}]:{port}"
-    known_hosts = folder / "known_hosts"
-    known_hosts.write_text(f"{pattern} {public}\n")
-    return client_path, known_hosts, public
-
-
-def _config(folder: Path, address: str, port: int, user: str) -> str:
-    return "\n".join(
-        [
-            f"ListenAddress {address}:{port}",
-            f"HostKey {folder / 'host_ed25519'}",
-            f"AuthorizedKeysFile {folder / 'authorized_keys'}",
-            f"PidFile {folder / 'sshd.pid'}",
-            f"AllowUsers {user}",
-            "StrictModes no",
-            "UsePAM no",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "PermitRootLogin prohibit-password",
-            "MaxSessions 1000",
-            "MaxStartups 100:30:200",
-            "ClientAliveInterval 0",
-            "Subsystem sftp internal-sftp",
-            "LogLevel INFO",
-            "",
-        ]
-    )
 
 
 def _netns_up(tag: str) -> tuple[str, tuple[str, str], str, str]:
@@ -306,9 +251,9 @@ def make_sshd(*, netns: bool = False, user: str | None = None) -> Iterator[Sshd]
         else:
             port = free_port()
         if os.geteuid() == 0:
-            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        client_key, known_hosts, public = _write_keys(folder, address, port)
-        (folder / "sshd_config").write_text(_config(folder, address, port, login))
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # a root sshd needs it
+        client_key, known_hosts, public = write_keys(folder, address, port)
+        (folder / "sshd_config").write_text(sshd_config(folder, address, port, login))
         server = Sshd(folder, address, port, login, client_key, known_hosts, public, ns, links)
         server.start()
         try:
