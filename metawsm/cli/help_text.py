@@ -21,6 +21,7 @@ TOP_HELP = "".join(
         "│ forum        Threads between agents and operators: ask, answer, triage,      │\n",
         "│              wait, watch.                                                    │\n",
         "│ guide        Answer the oldest pending guidance request of a run.            │\n",
+        "│ hosts        The hosts runs are placed on: state, load, checks.              │\n",
         "│ iterate      Send the agents back to work with feedback, as a new            │\n",
         "│              generation.                                                     │\n",
         "│ merge        Merge each workspace branch into the base branch of each repo's │\n",
