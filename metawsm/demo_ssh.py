@@ -48,8 +48,11 @@ def write_keys(folder: Path, address: str, port: int) -> tuple[Path, Path, str]:
     return client_path, known_hosts, public
 
 
-def sshd_config(folder: Path, address: str, port: int, user: str) -> str:
-    """A private sshd_config: key auth only, this user only, files in ``folder``."""
+def sshd_config(
+    folder: Path, address: str, port: int, user: str, *, log_level: str = "INFO"
+) -> str:
+    """A private sshd_config: key auth only, this user only, files in ``folder``
+    (``log_level`` DEBUG1 logs every channel request, which the benchmark counts)."""
     return "\n".join(
         [
             f"ListenAddress {address}:{port}",
@@ -65,7 +68,7 @@ def sshd_config(folder: Path, address: str, port: int, user: str) -> str:
             "MaxSessions 1000",
             "MaxStartups 100:30:200",
             "Subsystem sftp internal-sftp",
-            "LogLevel INFO",
+            f"LogLevel {log_level}",
             "",
         ]
     )

@@ -274,6 +274,12 @@ class SSHHost:
         self._lost(None, error.reason)
         raise error
 
+    def suspect(self, reason: str) -> None:
+        """Drop the connection as dead (an observation got no answer in time): the host reads
+        ``unreachable`` at once instead of after the keepalive's three missed probes."""
+        if self._conn is not None:
+            self._lost(self._conn, reason)
+
     async def aclose(self) -> None:
         """Close the connection (the host reads ``connecting`` until it is used again)."""
         conn, self._conn, self._sftp = self._conn, None, None

@@ -577,22 +577,23 @@ class TmuxServer:
         raise TmuxUnavailable(f"{self.label}: list-panes failed: {_first_line(result.stderr)}")
 
     async def snapshot_with_stats(
-        self, paths: Sequence[str]
+        self, paths: Sequence[str], *, timeout: float | None = None
     ) -> tuple[Snapshot, dict[str, FileStat | None]]:
         """:meth:`snapshot` and the stats of ``paths`` in ONE host command (one round trip to
         a remote host): ``list-panes -a``, then ``lstat`` of every path read from stdin
         (links are reported as links, as :meth:`Host.lstat_many` does)."""
         taken_at = self._clock()
+        limit = self.timeout if timeout is None else timeout
         listing = self.argv("list-panes", "-a", "-F", _FORMAT)
         self.calls += 1
         try:
             result = await self.host.run(
                 ["/bin/sh", "-c", _OBSERVE_SCRIPT, "sh", *listing],
-                timeout=self.timeout,
+                timeout=limit,
                 stdin=paths_input(paths),
             )
         except CommandTimeout:
-            raise TmuxUnavailable(f"{self.label}: no answer within {self.timeout:g}s") from None
+            raise TmuxUnavailable(f"{self.label}: no answer within {limit:g}s") from None
         except HostUnreachable as exc:
             raise TmuxUnavailable(f"{self.label}: {exc.reason}") from None
         head, mark, tail = result.stdout.partition(_OBSERVE_MARK)

@@ -66,6 +66,10 @@ class HostObserver:
         self.last_ok: float | None = None
         #: Take the signal files' stats with the snapshot, in one host command (SSH hosts).
         self.with_stats = site is not None and site.remote
+        #: An SSH host whose tick gets no answer within this is taken for lost (2 ticks plus
+        #: its keepalive period, at least 5 s), not waited for until tmux's own timeout.
+        keepalive = float(getattr(site.host, "keepalive_seconds", 5.0)) if site else 5.0
+        self.observe_timeout = max(5.0, 2 * tick_seconds + keepalive)
         self._watched: dict[str, int] = {}
         self.latest: Tick | None = None
         self.ticks = 0
@@ -104,12 +108,17 @@ class HostObserver:
         try:
             snapshot: Snapshot | None
             if self.with_stats:
-                snapshot, stats = await self.tmux.snapshot_with_stats(list(self._watched))
+                snapshot, stats = await self.tmux.snapshot_with_stats(
+                    list(self._watched), timeout=self.observe_timeout
+                )
             else:
                 snapshot = await self.tmux.snapshot()
             error = None
         except TmuxUnavailable as exc:
             snapshot, error = None, exc.message
+            suspect = getattr(self.tmux.host, "suspect", None)
+            if self.with_stats and suspect is not None and "no answer within" in exc.message:
+                suspect(exc.message)
             log.warning("host %s: tmux unavailable: %s", self.host_name, exc.message)
         self.ticks += 1
         tick = Tick(self.ticks, snapshot, error, time.time(), stats)

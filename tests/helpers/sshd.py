@@ -140,6 +140,14 @@ class Sshd:
             return 0
         return text.count("Accepted publickey for ")
 
+    def exec_requests(self) -> int:
+        """Remote commands run so far (exec channel requests in a DEBUG1 log)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return 0
+        return text.count("request exec")
+
     def session_processes(self) -> list[int]:
         """Processes started under this sshd (connection handlers and their commands)."""
         return descendants(self.pid) if self.process is not None else []
@@ -233,8 +241,11 @@ def _netns_down(ns: str, here: str) -> None:
 
 
 @contextmanager
-def make_sshd(*, netns: bool = False, user: str | None = None) -> Iterator[Sshd]:
-    """A started private sshd; stopped, unlinked and deleted on exit."""
+def make_sshd(
+    *, netns: bool = False, user: str | None = None, log_level: str = "INFO"
+) -> Iterator[Sshd]:
+    """A started private sshd; stopped, unlinked and deleted on exit. ``log_level`` DEBUG1
+    makes :meth:`Sshd.exec_requests` count."""
     if not os.path.exists(SSHD):
         pytest.skip("openssh-server is not installed (make system-deps installs it)")
     login = user or pwd.getpwuid(os.geteuid()).pw_name
@@ -253,7 +264,9 @@ def make_sshd(*, netns: bool = False, user: str | None = None) -> Iterator[Sshd]
         if os.geteuid() == 0:
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # a root sshd needs it
         client_key, known_hosts, public = write_keys(folder, address, port)
-        (folder / "sshd_config").write_text(sshd_config(folder, address, port, login))
+        (folder / "sshd_config").write_text(
+            sshd_config(folder, address, port, login, log_level=log_level)
+        )
         server = Sshd(folder, address, port, login, client_key, known_hosts, public, ns, links)
         server.start()
         try:

@@ -39,12 +39,16 @@ def test_a_run_on_an_ssh_host_from_provision_to_close(
         assert len(workspaces) == 1
         assert not (world.root / ".metawsm" / "workspaces").exists()
         world.json("guide", "--run-id", run_id, "--answer", "SQLite")
+        # completion comes from the agent's signals; its exit follows a moment later
         done = wait_until(
-            lambda: (s := world.json("status", "--run-id", run_id))["status"] == "completed" and s,
+            lambda: (
+                (s := world.json("status", "--run-id", run_id))["status"] == "completed"
+                and s["agents"][0]["exit_status"] == 0
+                and s
+            ),
             timeout=90,
-            what="completion",
+            what="completion and the agent's exit 0",
         )
-        assert done["agents"][0]["exit_status"] == 0
         diffs = done.get("diffs") or {}
         assert diffs, done  # status diffs are taken by git on the host
         briefs = list(workspaces[0].glob("api/ttmp/**/reference/*bootstrap-brief*"))
