@@ -105,7 +105,8 @@ async def commit_paths(
     or ``None`` when they hold nothing ``HEAD`` does not already have.
 
     A folder commits everything under it (new files included, ignored ones not); a path that
-    is gone commits its removal; a path neither in the work tree nor in ``HEAD`` is skipped.
+    is gone commits its removal; a path neither in the work tree nor in ``HEAD``, or one the
+    repository ignores, is skipped.
     Raises :class:`CommitLocked` when another git process holds the index for ``timeout``
     seconds, :class:`CommitError` for anything else that went wrong (a detached ``HEAD``, a
     path outside the worktree, a git failure); in every case the worktree, its index and its
@@ -245,7 +246,10 @@ async def _build(
         await _git(host, repo, "read-tree", head, index=temp)
     present = await _present(host, repo, rels, temp)
     if present:
-        await _git(host, repo, "add", "--all", "--", *present, index=temp)
+        added = await _git(host, repo, "add", "--all", "--", *present, index=temp, check=False)
+        # A path the repo ignores is skipped (git adds the rest): it never makes a tree dirty.
+        if not added.ok and "ignored by one of your .gitignore files" not in added.stderr:
+            raise CommandFailed(host.name, added.argv, added.returncode, added.stderr)
     diff_args = ["diff-index", "--cached", "-z", "--no-renames", "--ignore-submodules=none"]
     if head is None:
         changes = await _git(host, repo, "ls-files", "-z", "--stage", index=temp)

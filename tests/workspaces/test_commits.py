@@ -55,6 +55,15 @@ async def test_commits_added_changed_and_removed_paths_with_metawsm_identity(
     # Nothing left to commit, and a path that is neither in the tree nor in HEAD: no commit.
     assert await commit_paths(host, str(repo), ["docs/a.md", "docs/never.md"], "again") is None
     assert factory.head(repo) == sha
+    # A path the repository ignores is skipped; the others are committed.
+    (repo / ".git" / "info" / "exclude").write_text("build/\n")
+    (repo / "build").mkdir()
+    (repo / "build" / "out.txt").write_text("ignored\n")
+    assert await commit_paths(host, str(repo), ["build"], "ignored only") is None
+    (repo / "docs" / "c.md").write_text("c\n")
+    last = await commit_paths(host, str(repo), ["build/out.txt", "docs/c.md"], "mixed")
+    assert last is not None and _changed_in(repo, last) == ["docs/c.md"]
+    assert _leftovers(repo) == []
 
 
 async def test_an_agents_staged_unstaged_and_untracked_files_stay_exactly_as_they_were(
