@@ -19,6 +19,7 @@ app = App(
 )
 
 # Command modules register themselves on `app` when imported.
+from metawsm.cli import agent_cmds as _agent_cmds  # noqa: E402
 from metawsm.cli import completion as _completion  # noqa: E402
 from metawsm.cli import forum_cmds as _forum_cmds  # noqa: E402
 from metawsm.cli import host_cmds as _host_cmds  # noqa: E402
@@ -30,6 +31,7 @@ from metawsm.cli import tui_cmds as _tui_cmds  # noqa: E402
 from metawsm.cli import watch_cmds as _watch_cmds  # noqa: E402
 
 _ = (
+    _agent_cmds,
     _completion,
     _forum_cmds,
     _host_cmds,

@@ -8,6 +8,8 @@ TOP_HELP = "".join(
         "Supervise coding agents working on tickets across git workspaces.\n",
         "\n",
         "╭─ Commands ───────────────────────────────────────────────────────────────────╮\n",
+        "│ agent        One agent of a run: restart or stop it, print its output        │\n",
+        "│              history, attach to it.                                          │\n",
         "│ bootstrap    Take a ticket from intake to running agents: brief, ticket,     │\n",
         "│              workspace, docs, agents.                                        │\n",
         "│ cleanup      Stop a run's agents and delete its workspaces (branches and     │\n",

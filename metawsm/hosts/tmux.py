@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -307,6 +308,20 @@ def _command_args(argv: Sequence[str]) -> list[str]:
     return ["--", *_EXEC_WRAPPER, *(_arg(a) for a in argv)]
 
 
+def _pipe_args(pane: str, pipe_to: str | None) -> list[str]:
+    """``pipe-pane`` of ``pane`` into the file ``pipe_to`` (appending), after a ``;``: tmux runs
+    the command with ``/bin/sh -c`` after expanding formats, so the path is one quoted shell
+    word with every ``#`` doubled. Run in the same invocation as the spawn, before tmux reads
+    the new process's first output, so the file gets all of it; it replaces any pipe of the
+    pane, so each generation's file holds that generation alone."""
+    if pipe_to is None:
+        return []
+    if not pipe_to.startswith("/") or "\x00" in pipe_to or "\n" in pipe_to:
+        raise ValueError(f"pipe-pane file must be an absolute path on one line: {pipe_to!r}")
+    command = f"exec cat >> {shlex.quote(pipe_to)}".replace("#", "##")
+    return [";", "pipe-pane", "-t", pane, _arg(command)]
+
+
 def _env_args(env: Mapping[str, str]) -> list[str]:
     out: list[str] = []
     for key, value in env.items():
@@ -442,11 +457,13 @@ class TmuxServer:
         env: Mapping[str, str],
         width: int = 200,
         height: int = 50,
+        pipe_to: str | None = None,
     ) -> None:
         """Start ``argv`` in a new detached session ``name`` in ``cwd`` with ``env`` added.
 
         ONE tmux invocation: new session running a placeholder, ``remain-on-exit on``, then
-        ``respawn-pane -k`` with the real command, so even an instant exit leaves a dead pane.
+        ``respawn-pane -k`` with the real command, so even an instant exit leaves a dead pane;
+        with ``pipe_to``, the pane's output is appended to that file from its first byte.
         Raises :class:`SessionExists` if the name is taken (the existing session is untouched).
         """
         validate_session_name(name)
@@ -459,6 +476,7 @@ class TmuxServer:
             "-x", str(int(width)), "-y", str(int(height)), "--", *_PLACEHOLDER,
             ";", "set-option", "-w", "-t", window, "remain-on-exit", "on",
             ";", "respawn-pane", "-k", "-t", pane, "-c", _cwd_arg(cwd), *env_args, *command,
+            *_pipe_args(pane, pipe_to),
         )  # fmt: skip
         result = await self.run(*args)
         if result.ok:
@@ -468,11 +486,19 @@ class TmuxServer:
         raise self._error(result, f"new-session {name}")
 
     async def respawn(
-        self, name: str, *, cwd: str, argv: Sequence[str], env: Mapping[str, str]
+        self,
+        name: str,
+        *,
+        cwd: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        pipe_to: str | None = None,
     ) -> None:
         """Kill whatever runs in the agent pane and start ``argv`` there (a new generation).
 
-        Re-asserts ``remain-on-exit`` in the same invocation. :class:`NoSuchSession` if absent.
+        Re-asserts ``remain-on-exit`` in the same invocation; with ``pipe_to``, the new
+        process's output goes to that file (the previous pipe, if any, is closed).
+        :class:`NoSuchSession` if absent.
         """
         validate_session_name(name)
         command = _command_args(argv)
@@ -481,7 +507,7 @@ class TmuxServer:
         result = await self.run(
             "set-option", "-w", "-t", f"={name}:^", "remain-on-exit", "on",
             ";", "respawn-pane", "-k", "-t", f"={name}:^.{{top-left}}", "-c", _cwd_arg(cwd),
-            *env_args, *command,
+            *env_args, *command, *_pipe_args(f"={name}:^.{{top-left}}", pipe_to),
         )  # fmt: skip
         if result.ok:
             return

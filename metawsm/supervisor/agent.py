@@ -40,6 +40,7 @@ from metawsm.store import ops
 from metawsm.store.client import StoreClient
 from metawsm.store.db import format_utc
 from metawsm.store.records import AgentRecord, NewEvent
+from metawsm.supervisor.agent_logs import generation_log
 from metawsm.supervisor.health import Observation, Thresholds, assess
 from metawsm.supervisor.observer import HostObserver, Tick
 from metawsm.supervisor.signal_watch import SignalWatcher, agent_signal_root
@@ -89,10 +90,20 @@ class AgentContext:
     #: Whether the shared signal roots are this agent's alone (one agent in the workspace), so
     #: a respawn may clear them too.
     owns_shared_roots: bool = False
+    #: Where each generation's output is kept (``gen-<N>.log``, by tmux ``pipe-pane``); empty:
+    #: not kept.
+    log_dir: str = ""
 
     @property
     def entity_id(self) -> str:
         return ops.agent_entity_id(self.agent, self.workspace)
+
+    async def output_log(self, generation: int) -> str | None:
+        """The file generation ``generation`` prints into (its folder made), or None."""
+        if not self.log_dir:
+            return None
+        await self.host.makedirs(self.log_dir, mode=0o700)
+        return generation_log(self.log_dir, generation)
 
 
 @dataclass(frozen=True)
@@ -289,6 +300,7 @@ class AgentActor(Actor[AgentMessage]):
                 cwd=self.ctx.cwd,
                 argv=list(self.ctx.argv),
                 env=self._env(self.generation),
+                pipe_to=await self.ctx.output_log(self.generation),
             )
         except TmuxError as exc:
             raise StartError(f"could not start {self.ctx.entity_id}: {exc.message}") from None
@@ -484,6 +496,7 @@ class AgentActor(Actor[AgentMessage]):
                     cwd=self.ctx.cwd,
                     argv=list(self.ctx.argv),
                     env=self._env(new_generation),
+                    pipe_to=await self.ctx.output_log(new_generation),
                 )
             else:
                 await self.ctx.tmux.new_session(
@@ -491,6 +504,7 @@ class AgentActor(Actor[AgentMessage]):
                     cwd=self.ctx.cwd,
                     argv=list(self.ctx.argv),
                     env=self._env(new_generation),
+                    pipe_to=await self.ctx.output_log(new_generation),
                 )
         except TmuxError as exc:
             await self._transition(AgentStatus.FAILED, f"respawn failed: {exc.message}")

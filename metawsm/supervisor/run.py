@@ -41,6 +41,7 @@ from metawsm.store.client import StoreClient
 from metawsm.store.reader import Reader
 from metawsm.store.records import AgentRecord, DocSyncRecord, NewEvent, StepRecord
 from metawsm.supervisor.agent import AgentActor, AgentContext, Respawn, Start, StartError, Stop
+from metawsm.supervisor.agent_logs import agent_log_dir
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.health import Thresholds
 from metawsm.supervisor.observer import HostObserver
@@ -522,6 +523,7 @@ class RunController(Actor[RunMessage]):
                 1 for r in self.reader.list_agents(run_id) if r.workspace_name == row.workspace_name
             )
             == 1,
+            log_dir=agent_log_dir(env.logs_dir, run_id, row.workspace_name, row.agent_name),
         )
         spec: ChildSpec = AgentActor.spec(
             child_id, lambda: AgentActor(ctx), restart=Restart.TRANSIENT, shutdown=5.0

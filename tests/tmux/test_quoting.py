@@ -134,3 +134,31 @@ async def test_bad_argv_and_env_are_refused_before_tmux(
         with pytest.raises(ValueError):
             await tmux_server.new_session("s", cwd=cwd, argv=argv, env=env)
     assert tmux_server.calls == 0
+
+
+async def test_pipe_to_a_weird_path_gets_all_output_and_runs_nothing(
+    tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    """The agent-log file of ``pipe-pane`` is one quoted word: no shell, no tmux format, and
+    each generation's file gets what that generation printed, from its first byte."""
+    folder = tmp_path / "d $(touch PWNED) #(touch PWNED) #{pane_id} it's ;"
+    folder.mkdir()
+    first, second = folder / "gen-1.log", folder / "gen-2.log"
+    argv = ["sh", "-c", "echo one-start; sleep 0.3; echo one-end; sleep 30"]
+    await tmux_server.new_session("piped", cwd=str(tmp_path), argv=argv, env={}, pipe_to=str(first))
+    try:
+        await anyio.sleep(1.0)
+        await tmux_server.respawn(
+            "piped", cwd=str(tmp_path), argv=["echo", "two-only"], env={}, pipe_to=str(second)
+        )
+        for _ in range(200):  # up to 10 s
+            if second.exists() and b"two-only" in second.read_bytes():
+                break
+            await anyio.sleep(0.05)
+    finally:
+        await tmux_server.kill_session("piped")
+    assert first.read_bytes().replace(b"\r", b"") == b"one-start\none-end\n"
+    assert b"one-" not in second.read_bytes()
+    assert await pwned(tmp_path) == [] and await pwned(folder) == []
+    with pytest.raises(ValueError, match="absolute"):
+        await tmux_server.new_session("x", cwd=str(tmp_path), argv=["true"], env={}, pipe_to="rel")
