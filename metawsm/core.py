@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from metawsm.errors import NotFoundError, UsageError
 from metawsm.forum.service import FORUM_METHODS
@@ -134,6 +134,9 @@ class FollowParams(Selector):
     quiet (within :data:`MIN_HEARTBEAT_SECONDS` .. :data:`MAX_HEARTBEAT_SECONDS`)."""
 
     heartbeat_seconds: float = 15.0
+    #: Resume after this event sequence number: the events committed since are sent first
+    #: (a watch that reconnects loses none and repeats none).
+    after_id: int = Field(0, ge=0)
 
     @field_validator("heartbeat_seconds")
     @classmethod

@@ -24,7 +24,7 @@ import anyio
 from metawsm.cli import app
 from metawsm.cli.params import Target
 from metawsm.cli.run_cmds import TARGET, Flag
-from metawsm.control.client import ControlClient
+from metawsm.control.client import ControlClient, SupervisorUnreachable
 from metawsm.control.protocol import Notification
 from metawsm.errors import MetawsmError, UsageError
 from metawsm.naming import validate_name
@@ -101,10 +101,11 @@ def classify(event: dict[str, Any]) -> Alert | None:
     if event.get("entity_type") != "run":
         return None
     if to_state == "awaiting_guidance":
+        asked = _asked(event.get("questions"))
         return Alert(
             "guidance_needed",
             run_id,
-            message or "an agent asked for guidance",
+            asked or message or "an agent asked for guidance",
             (
                 f"Direction needed for run {run_id}.",
                 status_hint,
@@ -143,6 +144,17 @@ def classify(event: dict[str, Any]) -> Alert | None:
     return None
 
 
+def _asked(questions: Any) -> str:
+    """The pending questions as one line: ``coder@ws asks: Which database?`` (each of them)."""
+    if not isinstance(questions, list):
+        return ""
+    return "; ".join(
+        f"{q.get('agent', '?')}@{q.get('workspace', '?')} asks: {q.get('question', '')}"
+        for q in questions
+        if isinstance(q, dict)
+    )
+
+
 def classify_run(run: dict[str, Any]) -> Alert | None:
     """The alert a heartbeat's run state raises (a run that ended before the watch began,
     or between events), in the original's precedence."""
@@ -159,7 +171,14 @@ def classify_run(run: dict[str, Any]) -> Alert | None:
     if status in ("failed", "stopped", "completed", "closed"):
         return classify({**event, "to_state": status})
     if status == "awaiting_guidance" or run.get("guidance"):
-        return classify({**event, "to_state": "awaiting_guidance", "message": "guidance pending"})
+        return classify(
+            {
+                **event,
+                "to_state": "awaiting_guidance",
+                "message": "guidance pending",
+                "questions": run.get("questions"),
+            }
+        )
     if run.get("unhealthy_agents") and status == "running":
         return Alert(
             "agent_unhealthy",
@@ -219,7 +238,9 @@ def watch(
 
     Follows the supervisor's event stream (needs a running supervisor). With one run, stops
     after a terminal alert (failed, stopped, done); without a selector or with --all, follows
-    every run until Ctrl-C.
+    every run until Ctrl-C. When the supervisor goes away (a restart), it reconnects with
+    backoff and resumes after the last event it saw: no alert is lost or repeated. A
+    guidance alert carries the pending questions.
 
     Example: metawsm watch --ticket T-1 --notify-cmd "notify-send metawsm"
 
@@ -255,18 +276,53 @@ def watch(
     params = {"run_id": run_id, "ticket": ticket, "heartbeat_seconds": interval}
 
     alerted: dict[str, set[str]] = {}
+    position = {"after_id": 0}
 
-    async def follow() -> None:
+    async def follow_once() -> bool:
+        """One connection: True when the watch is over (a terminal alert of its one run)."""
         async with ControlClient(env.socket_path) as client:
-            async for note in client.stream("watch", params):
+            async for note in client.stream("watch", {**params, **position}):
+                if note.method == "event" and isinstance(note.params.get("id"), int):
+                    position["after_id"] = max(position["after_id"], note.params["id"])
+                if single and note.method == "heartbeat" and note.params.get("runs"):
+                    # Pin the run: after a reconnect --ticket must name the same one.
+                    params.update(run_id=note.params["runs"][0]["run_id"], ticket="")
                 terminal = _show(
                     note, alerted, json_output=json_output, notify_cmd=notify_cmd, bell=bell
                 )
                 if terminal and single:
+                    return True
+        return False
+
+    async def follow() -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        while True:
+            try:
+                if await follow_once():
                     return
+                reason = "the stream ended"
+            except SupervisorUnreachable as exc:
+                reason = exc.message
+            _print_reconnect(reason, delay, json_output)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     anyio.run(follow, backend="asyncio")
     return 0
+
+
+#: Backoff between reconnection attempts of ``watch`` (doubling up to the maximum).
+RECONNECT_FIRST_SECONDS = 0.25
+RECONNECT_MAX_SECONDS = 5.0
+
+
+def _print_reconnect(reason: str, delay: float, json_output: bool) -> None:
+    if json_output:
+        line = {"type": "reconnecting", "reason": reason, "delay_seconds": delay}
+        sys.stdout.write(json.dumps(line) + "\n")
+    else:
+        sys.stdout.write(f"[{_stamp()}] {reason}; reconnecting in {delay:g}s\n")
+    sys.stdout.flush()
 
 
 def _show(

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -301,6 +302,17 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
         quiet_for = 0.0
         with events:
             await send(Notification(method="heartbeat", params=self._heartbeat(run_id)))
+            # A watcher that reconnects names the last event it saw: what was committed since
+            # comes first, from the store; the live stream then skips what was replayed.
+            sent = follow.after_id
+            while follow.after_id:
+                with self.reader() as reader:
+                    missed = reader.list_events(run_id or None, after_id=sent, limit=REPLAY_BATCH)
+                if not missed:
+                    break
+                for record in missed:
+                    sent = record.id
+                    await send(Notification(method="event", params=self._event(asdict(record))))
             while True:
                 # A forum change (a new urgent thread) gets a heartbeat at once, so watch
                 # alerts its escalation without waiting for the quiet interval.
@@ -328,13 +340,24 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
                         await send(Notification(method="heartbeat", params=self._heartbeat(run_id)))
                     continue
                 quiet_for = 0.0
-                if run_id and event["run_id"] != run_id:
+                if (run_id and event["run_id"] != run_id) or event["id"] <= sent:
                     continue
-                with self.reader() as reader:
-                    record = reader.get_run(event["run_id"])
-                event["run_status"] = record.status if record is not None else ""
-                event["tickets"] = list(record.tickets) if record is not None else []
-                await send(Notification(method="event", params=event))
+                await send(Notification(method="event", params=self._event(event)))
+
+    def _event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An event as ``watch`` sends it: with its run's status and tickets, and, when the run
+        waits for guidance, the pending questions."""
+        with self.reader() as reader:
+            record = reader.get_run(event["run_id"])
+            waiting = event.get("entity_type") == "run" and event.get("to_state") == (
+                RunStatus.AWAITING_GUIDANCE
+            )
+            questions = _questions(reader, event["run_id"]) if waiting else None
+        event["run_status"] = record.status if record is not None else ""
+        event["tickets"] = list(record.tickets) if record is not None else []
+        if questions is not None:
+            event["questions"] = questions
+        return event
 
     def _heartbeat(self, run_id: str) -> dict[str, Any]:
         with self.reader() as reader:
@@ -343,9 +366,7 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
                 if run_id
                 else [r for r in reader.list_runs() if is_active(r)]
             )
-            pending = {
-                r.run_id: len(reader.list_guidance(r.run_id, pending_only=True)) for r in records
-            }
+            questions = {r.run_id: _questions(reader, r.run_id) for r in records}
             agents = {r.run_id: reader.list_agents(r.run_id) for r in records}
             now = datetime.now(UTC)
             sla = self.env.policy.forum.sla.escalation_minutes
@@ -361,7 +382,8 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
                     "run_id": r.run_id,
                     "status": r.status,
                     "tickets": list(r.tickets),
-                    "guidance": pending[r.run_id],
+                    "guidance": len(questions[r.run_id]),
+                    "questions": questions[r.run_id],
                     "unhealthy_agents": sum(
                         1
                         for a in agents[r.run_id]
@@ -432,3 +454,15 @@ def _require(run_id: str, current: str, target: RunStatus, *, also: str | None =
         return
     if not can_transition(EntityKind.RUN, current, target):
         raise TransitionError(f"run {run_id} cannot transition from {current} to {target}")
+
+
+#: Events replayed per store read when a watcher resumes.
+REPLAY_BATCH = 1000
+
+
+def _questions(reader: Reader, run_id: str) -> list[dict[str, Any]]:
+    """The run's pending guidance questions, oldest first."""
+    return [
+        {"agent": g.agent_name, "workspace": g.workspace_name, "question": g.question}
+        for g in reader.list_guidance(run_id, pending_only=True)
+    ]
