@@ -30,6 +30,7 @@ from actors import (
     SupervisorState,
 )
 from metawsm.errors import MetawsmError
+from metawsm.hosts import LocalHost
 from metawsm.hsm import AgentStatus, EntityKind, RunStatus, StepStatus, can_transition
 from metawsm.loop.bootstrap import Brief
 from metawsm.loop.dochome import brief_from_row, docs_repo_of_run, seed_workspace_docs
@@ -523,7 +524,12 @@ class RunController(Actor[RunMessage]):
                 1 for r in self.reader.list_agents(run_id) if r.workspace_name == row.workspace_name
             )
             == 1,
-            log_dir=agent_log_dir(env.logs_dir, run_id, row.workspace_name, row.agent_name),
+            # Output history is kept in the root, so only for agents on this machine.
+            log_dir=(
+                agent_log_dir(env.logs_dir, run_id, row.workspace_name, row.agent_name)
+                if isinstance(env.host_for(self.run_spec.host), LocalHost)
+                else ""
+            ),
         )
         spec: ChildSpec = AgentActor.spec(
             child_id, lambda: AgentActor(ctx), restart=Restart.TRANSIENT, shutdown=5.0
