@@ -81,6 +81,14 @@ def _dashboard(env: Environment, core: ServiceCore, address: WebAddress) -> WebD
     from metawsm.web.app import build_app
     from metawsm.web.server import WebDashboard, bind
 
+    async def forum_changes(seen: int) -> int:
+        from metawsm.forum.store import last_sequence
+
+        if seen >= 0:
+            await core.forum_next_change(60.0, seen)
+        with core.forum_conn() as conn:
+            return last_sequence(conn) if conn is not None else 0
+
     async def read_logs(session: str) -> str:
         try:
             return await env.tmux.capture(session, 400)
@@ -95,6 +103,7 @@ def _dashboard(env: Environment, core: ServiceCore, address: WebAddress) -> WebD
             subscribe=core.bus.subscribe,
             read_logs=read_logs,
             root=str(env.root),
+            forum_changes=forum_changes,
         ),
         new_token(),
         url_file=env.state_dir / "web.url",

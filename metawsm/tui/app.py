@@ -26,7 +26,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from metawsm.control.client import ControlClient
@@ -219,21 +219,27 @@ class MetawsmTui(App[int]):
             ("agents", "Agents"),
             ("steps", "Steps"),
         ):
-            self.query_one(f"#{table_id}", Table).border_title = title
-        self.query_one("#agents", Table).focus()
+            self.main.query_one(f"#{table_id}", Table).border_title = title
+        self.main.query_one("#agents", Table).focus()
         self.draw()
         self._follow()
         self._refresher()
 
     # -- drawing --------------------------------------------------------------------------------
 
+    @property
+    def main(self) -> Screen[Any]:
+        """The main screen: queried by name, since ``query_one`` on the app searches whatever
+        screen is on top (an answer or a confirmation while the tables refresh)."""
+        return self.screen_stack[0]
+
     def draw(self) -> None:
         state = self.state
         up = state.supervisor == "up"
-        self.query_one("#supervisor", Static).update(
+        self.main.query_one("#supervisor", Static).update(
             Text.assemble(("supervisor: ", "bold"), (state.supervisor, "green" if up else "red"))
         )
-        self.query_one("#runs", Table).fill(
+        self.main.query_one("#runs", Table).fill(
             [
                 (
                     str(r["run_id"]),
@@ -247,10 +253,10 @@ class MetawsmTui(App[int]):
                 for r in state.runs
             ]
         )
-        self.query_one("#questions", Table).fill(
+        self.main.query_one("#questions", Table).fill(
             [(q.key, _question_cells(q)) for q in state.questions()]
         )
-        self.query_one("#agents", Table).fill(
+        self.main.query_one("#agents", Table).fill(
             [
                 (
                     f"{a.get('name')}@{a.get('workspace')}",
@@ -267,7 +273,7 @@ class MetawsmTui(App[int]):
                 for a in state.agents()
             ]
         )
-        self.query_one("#steps", Table).fill(
+        self.main.query_one("#steps", Table).fill(
             [
                 (
                     str(s.get("index")),
@@ -284,11 +290,11 @@ class MetawsmTui(App[int]):
         problem = state.stale.get(state.selected_run)
         last = state.view.get("last_message")
         note = f"not refreshed: {problem}" if problem else (clean(last) if last else "")
-        self.query_one("#message", Static).update(state.message or note)
+        self.main.query_one("#message", Static).update(state.message or note)
 
     def say(self, message: str) -> None:
         self.state.message = clean(message)
-        self.query_one("#message", Static).update(self.state.message)
+        self.main.query_one("#message", Static).update(self.state.message)
 
     # -- talking to the supervisor --------------------------------------------------------------
 
@@ -353,7 +359,7 @@ class MetawsmTui(App[int]):
     # -- what is selected -----------------------------------------------------------------------
 
     def selected_agent(self) -> dict[str, Any] | None:
-        key = self.query_one("#agents", Table).selected_key()
+        key = self.main.query_one("#agents", Table).selected_key()
         for agent in self.state.agents():
             if f"{agent.get('name')}@{agent.get('workspace')}" == key:
                 return agent
@@ -361,7 +367,7 @@ class MetawsmTui(App[int]):
 
     def selected_question(self) -> Question | None:
         questions = self.state.questions()
-        key = self.query_one("#questions", Table).selected_key()
+        key = self.main.query_one("#questions", Table).selected_key()
         for q in questions:
             if q.key == key:
                 return q
@@ -504,7 +510,7 @@ class MetawsmTui(App[int]):
     async def action_logs(self) -> None:
         """Show the selected agent's recent output."""
         agent = self.selected_agent()
-        log = self.query_one("#log", Static)
+        log = self.main.query_one("#log", Static)
         if agent is None:
             self.log_text = ""
             log.update("")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+#: Threads in these states wait for nobody: they leave the questions table.
+DONE_STATES = frozenset({"answered", "closed"})
 #: Health → the colour it is drawn in.
 HEALTH_STYLE = {
     "healthy": "green",
@@ -131,7 +133,7 @@ class State:
 
     def questions(self) -> list[Question]:
         """Escalated threads first, then pending guidance (oldest first), then the other open
-        threads, urgent first then newest."""
+        threads (not answered or closed), urgent first then newest."""
         escalated = self.escalated_ids()
         guidance = sorted(
             (g for g in self.view.get("guidance") or [] if isinstance(g, dict)),
@@ -154,7 +156,7 @@ class State:
             (
                 t
                 for t in self.threads.get(self.selected_run, [])
-                if t.get("state") != "closed" and str(t.get("thread_id")) not in linked
+                if t.get("state") not in DONE_STATES and str(t.get("thread_id")) not in linked
             ),
             key=lambda t: str(t.get("updated_at") or ""),
             reverse=True,

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -24,7 +23,6 @@ from starlette.responses import (
     PlainTextResponse,
     RedirectResponse,
     Response,
-    StreamingResponse,
 )
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -39,6 +37,9 @@ log = logging.getLogger("metawsm.web")
 Method = Callable[[dict[str, Any]], Awaitable[Any]]
 Subscribe = Callable[[], MemoryObjectReceiveStream[dict[str, Any]]]
 ReadLogs = Callable[[str], Awaitable[str]]
+#: ``await forum_changes(seen)``: returns the forum's newest event sequence once it is past
+#: ``seen`` (or after a while without change); ``forum_changes(-1)`` returns it at once.
+ForumChanges = Callable[[int], Awaitable[int]]
 
 #: What the page may call; everything else is refused (no submit, cleanup, merge or close).
 ACTIONS = frozenset(
@@ -102,6 +103,7 @@ def build_app(
     subscribe: Subscribe,
     read_logs: ReadLogs,
     root: str,
+    forum_changes: ForumChanges | None = None,
 ) -> ASGIApp:
     """The dashboard application (wrapped in its :class:`Guard`)."""
 
@@ -211,11 +213,7 @@ def build_app(
         return JSONResponse({"result": result})
 
     async def events(request: Request) -> Response:
-        return StreamingResponse(
-            _event_stream(subscribe),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+        return EventStream(subscribe, forum_changes)
 
     app = Starlette(
         routes=[
@@ -234,20 +232,74 @@ def _error(status: int, message: str) -> Response:
     return JSONResponse({"error": {"code": status, "message": message}}, status_code=status)
 
 
-async def _event_stream(subscribe: Subscribe) -> AsyncIterator[str]:
-    stream: AbstractContextManager[Any]
-    events = subscribe()
-    stream = events
-    with stream:
-        yield ": connected\n\n"
+class EventStream(Response):
+    """Server-sent events: each committed run event, and a ``forum`` event for each change of
+    the forum, until the client leaves. Two producers feed one bounded stream in a task group
+    of this response's own, so leaving (or the server stopping) ends all of it."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, subscribe: Subscribe, forum_changes: ForumChanges | None) -> None:
+        # No body and no content-length: the stream is written by __call__.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-store"),
+            (b"x-accel-buffering", b"no"),
+        ]
+        self.subscribe = subscribe
+        self.forum_changes = forum_changes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        out, chunks = anyio.create_memory_object_stream[str](64)
+        async with anyio.create_task_group() as tg:
+
+            async def until_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(until_disconnect)
+            tg.start_soon(_run_events, self.subscribe, out.clone())
+            if self.forum_changes is not None:
+                tg.start_soon(_forum_events, self.forum_changes, out.clone())
+            out.close()
+            async with chunks:
+                await _write(send, ": connected\n\n")
+                while True:
+                    with anyio.move_on_after(KEEPALIVE_SECONDS) as quiet:
+                        try:
+                            chunk = await chunks.receive()
+                        except anyio.EndOfStream:
+                            break
+                    await _write(send, ": keepalive\n\n" if quiet.cancelled_caught else chunk)
+            tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _write(send: Send, text: str) -> None:
+    await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+
+
+async def _run_events(subscribe: Subscribe, out: Any) -> None:
+    async with out:
+        with subscribe() as events:
+            try:
+                async for event in events:
+                    await out.send(f"data: {json.dumps(event, default=str)}\n\n")
+            except anyio.EndOfStream:
+                pass
+            await out.send('event: dropped\ndata: {"reason": "fell behind"}\n\n')
+
+
+async def _forum_events(forum_changes: ForumChanges, out: Any) -> None:
+    async with out:
+        seen = await forum_changes(-1)
         while True:
-            with anyio.move_on_after(KEEPALIVE_SECONDS) as quiet:
-                try:
-                    event = await events.receive()
-                except anyio.EndOfStream:
-                    yield 'event: dropped\ndata: {"reason": "fell behind"}\n\n'
-                    return
-            if quiet.cancelled_caught:
-                yield ": keepalive\n\n"
-                continue
-            yield f"data: {json.dumps(event, default=str)}\n\n"
+            newest = await forum_changes(seen)
+            if newest > seen:
+                seen = newest
+                await out.send(f"event: forum\ndata: {json.dumps({'sequence': seen})}\n\n")

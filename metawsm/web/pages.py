@@ -74,9 +74,11 @@ function live() {
   const es = new EventSource('/events');
   const conn = document.getElementById('conn');
   es.onopen = () => { conn.textContent = 'live'; conn.className = 'ok'; };
-  es.onmessage = () => {
+  const soon = () => {
     if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 150);
   };
+  es.onmessage = soon;
+  es.addEventListener('forum', soon);
   es.onerror = () => { conn.textContent = 'reconnecting'; conn.className = 'warn'; };
 }
 live();

@@ -32,6 +32,14 @@ ASKER = {
             "save_answer": "answer.txt",
             "when_generation": 1,
         },
+        {
+            "do": "forum",
+            "title": "Cache size?",
+            "body": "How big may the cache grow?",
+            "priority": "urgent",
+            "timeout": 90,
+            "save_answer": "forum-answer.txt",
+        },
         {"do": "say", "text": "holding now"},
         {"do": "hold"},
     ]
@@ -122,7 +130,55 @@ async def test_the_operator_answers_an_agent_from_the_tui_and_the_agent_gets_it(
         saved = workspace / "api" / "answer.txt"
         await until(pilot, saved.exists, "the agent to receive the answer")
         assert saved.read_text() == "Go left"
-        await until(pilot, lambda: not _cells(app, "questions"), "the question to go")
+        # The agent asks on the forum (urgent, so escalated): first in the table, answered here.
+        await until(
+            pilot,
+            lambda: any("Cache size?" in row[3] for row in _cells(app, "questions")),
+            "the agent's thread",
+        )
+        first = _cells(app, "questions")[0]
+        assert "Cache size?" in first[3] and first[0] == "!" and first[1] == "urgent"
+        # The answered guidance thread waits for nobody: it has left the table.
+        assert not any("Left or right?" in row[3] for row in _cells(app, "questions"))
+        app.query_one("#questions", Table).move_cursor(row=0)
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, Ask), "the answer screen")
+        await pilot.press(*"1 GiB", "enter")
+        await until(pilot, lambda: "answered thread" in app.state.message, "the thread answer")
+        forum_saved = workspace / "api" / "forum-answer.txt"
+        await until(pilot, forum_saved.exists, "the agent to receive the thread's answer")
+        assert forum_saved.read_text().strip() == "1 GiB"
+
+        # An operator's thread: a assigns it, c closes it after a y.
+        await anyio.to_thread.run_sync(
+            lambda: world.cli(
+                "forum", "ask", "--run-id", run_id, "--title", "Rotate keys", "--body", "when?"
+            )
+        )
+        await until(
+            pilot,
+            lambda: any("Rotate keys" in row[3] for row in _cells(app, "questions")),
+            "the operator's thread",
+        )
+        table = app.query_one("#questions", Table)
+        table.focus()
+        rows = _cells(app, "questions")
+        table.move_cursor(row=next(i for i, r in enumerate(rows) if "Rotate keys" in r[3]))
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, Ask), "the assign screen")
+        await pilot.press(*"alice", "enter")
+        await until(pilot, lambda: "to alice" in app.state.message, "the assignment")
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: "closed thread" in app.state.message, "the close")
+        threads = (
+            await anyio.to_thread.run_sync(lambda: world.json("forum", "list", "--run-id", run_id))
+        )["threads"]
+        rotate = next(t for t in threads if t["title"] == "Rotate keys")
+        assert rotate["state"] == "closed" and rotate["assignee_name"] == "alice"
+        await until(pilot, lambda: not _cells(app, "questions"), "the questions to go")
+        app.query_one("#agents", Table).focus()
         # The selected agent's output is shown.
         await until(pilot, lambda: "holding now" in app.log_text, "the agent's log")
 

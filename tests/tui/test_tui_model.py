@@ -43,6 +43,7 @@ def test_questions_put_escalations_first_then_guidance_oldest_first_then_threads
             _thread("t3", "normal", "2026-01-06"),
             _thread("t9", "low", "2026-01-01"),
             _thread("t4", "urgent", "2026-01-07", state="closed"),
+            _thread("t6", "urgent", "2026-01-07", state="answered"),
             _thread("t5", "normal", "2026-01-08"),  # the thread of guidance #5: shown once
         ],
     )

@@ -45,6 +45,14 @@ ASKER = {
             "save_answer": "answer.txt",
             "when_generation": 1,
         },
+        {
+            "do": "forum",
+            "title": "Cache size?",
+            "body": "How big may the cache grow?",
+            "priority": "urgent",
+            "timeout": 90,
+            "save_answer": "forum-answer.txt",
+        },
         {"do": "say", "text": "holding now"},
         {"do": "hold"},
     ]
@@ -102,6 +110,12 @@ def _status(world: World, run_id: str) -> dict[str, Any]:
     return data
 
 
+def _thread(world: World, run_id: str, title: str) -> dict[str, Any]:
+    threads = world.json("forum", "list", "--run-id", run_id)["threads"]
+    found: dict[str, Any] = next(t for t in threads if t["title"] == title)
+    return found
+
+
 def test_dashboard_shows_a_question_live_and_the_answer_reaches_the_agent(
     make_world: Callable[..., World], browser: Callable[[], Any]
 ) -> None:
@@ -140,6 +154,34 @@ def test_dashboard_shows_a_question_live_and_the_answer_reaches_the_agent(
         lambda: _status(world, run_id)["status"] == "running", what="the run to leave guidance"
     )
     page.wait_for_selector("text=no agent is waiting for an answer", timeout=15_000)
+
+    # The agent asks on the forum (urgent): an escalation and a thread, answered on the page.
+    page.wait_for_selector("text=Cache size?", timeout=30_000)
+    page.wait_for_selector("h3.bad:has-text('Escalations')", timeout=15_000)
+    thread_row = page.locator("tr", has_text="Cache size?")
+    thread_row.locator('form[data-method="forum.answer"] input[name=body]').fill("1 GiB at most")
+    thread_row.locator('form[data-method="forum.answer"] button').click()
+    forum_saved = workspace / "api" / "forum-answer.txt"
+    wait_until(forum_saved.exists, timeout=30, what="the agent to receive the thread's answer")
+    assert forum_saved.read_text().strip() == "1 GiB at most"
+
+    # A thread of the operator's: assign it, then close it (after the confirmation).
+    world.cli("forum", "ask", "--run-id", run_id, "--title", "Rotate keys", "--body", "when?")
+    page.wait_for_selector("text=Rotate keys", timeout=15_000)
+    rotate = page.locator("tr", has_text="Rotate keys")
+    rotate.locator('form[data-method="forum.assign"] input').fill("alice")
+    rotate.locator('form[data-method="forum.assign"] button').click()
+    wait_until(
+        lambda: _thread(world, run_id, "Rotate keys")["assignee_name"] == "alice",
+        what="the assignment from the page",
+    )
+    page.locator("tr", has_text="Rotate keys").locator(
+        'form[data-method="forum.close"] button'
+    ).click()
+    wait_until(
+        lambda: _thread(world, run_id, "Rotate keys")["state"] == "closed",
+        what="the close from the page",
+    )
 
     # An action with its confirmation: restart the holder, generation 2 shows on the page.
     holder_row = page.locator("tr", has_text="holder")
@@ -210,6 +252,12 @@ def test_dashboard_refuses_requests_without_its_token_or_from_elsewhere(
         )
         assert answer.status_code == 200
         assert "no pending guidance" in answer.json()["error"]["message"]
+        # The event stream: an open-ended text/event-stream, no length, first a comment line.
+        with http.stream("GET", "/events", headers={"X-Metawsm-Token": token}) as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            assert "content-length" not in stream.headers
+            assert next(stream.iter_lines()) == ": connected"
         state = http.get("/api/state").json()
         assert state["selected"] == run_id and state["status"]["agents"][0]["name"] == "holder"
     # Nothing is bound beyond loopback without an explicit address.
