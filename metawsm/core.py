@@ -157,6 +157,14 @@ class AgentParams(Selector):
     workspace: str
 
 
+class DocsParams(BaseModel):
+    """``docs``: the federated ticket view; ``refresh`` first asks the endpoints to re-index."""
+
+    ticket: str = ""
+    refresh: bool = False
+    endpoints: list[str] = []
+
+
 class SignalNotify(BaseModel):
     run_id: str
     agent: str
@@ -179,6 +187,7 @@ class Core(Protocol):
     async def resume(self, params: Selector) -> dict[str, Any]: ...
     async def restart(self, params: RestartParams) -> dict[str, Any]: ...
     async def cleanup(self, params: CleanupParams) -> dict[str, Any]: ...
+    async def docs(self, params: DocsParams) -> dict[str, Any]: ...
 
 
 def resolve_run_id(reader: Reader, selector: Selector) -> RunRecord:
@@ -317,6 +326,38 @@ class ReadingCore:
             if workspace is not None:
                 found[name] = dict(workspace.repos)
         return found
+
+    def active_doc_contexts(self) -> set[tuple[str, str]]:
+        """``(ticket, doc-home repo)`` of every ticket of every active run (the original's
+        ``ActiveDocContexts``): what makes a federated ticket ``active``."""
+        if not self.env.db_path.exists():
+            return set()
+        with self.reader() as reader:
+            records = reader.list_runs()
+        out: set[tuple[str, str]] = set()
+        for record in records:
+            if is_active(record):
+                spec = self.parsed_spec(record)
+                repo = str(spec.get("doc_home_repo") or spec.get("doc_repo") or "")
+                out.update((str(t), repo) for t in record.tickets)
+        return out
+
+    async def docs(self, params: DocsParams) -> dict[str, Any]:
+        """Without a supervisor: poll the policy's endpoints once, then answer."""
+        from metawsm.supervisor.docs_federation import DocsFederation
+
+        federation = DocsFederation.from_policy(self.env.policy)
+        if not federation.endpoints:
+            raise UsageError(
+                "no docs.api endpoints configured in policy",
+                hint="add docs.api.workspace_endpoints or repo_endpoints, or start `metawsm "
+                "serve`, which serves the docs of active workspaces",
+            )
+        async with federation.session():
+            refreshed = await federation.refresh(params.endpoints) if params.refresh else None
+            await federation.poll_once(all_endpoints=True)
+        view = federation.view(self.active_doc_contexts(), ticket=params.ticket, refresh=refreshed)
+        return {**view, "supervisor": "down"}
 
     async def runs(self, params: RunsParams) -> list[dict[str, Any]]:
         if not self.env.db_path.exists():
@@ -522,6 +563,7 @@ def socket_methods(core: Core) -> dict[str, Method]:
             if hasattr(core, attr)
         },
         **({"hosts": bind(HostsParams, core.hosts)} if hasattr(core, "hosts") else {}),
+        "docs": bind(DocsParams, core.docs),
         # Methods only the supervisor has (they need its actors).
         **(
             {

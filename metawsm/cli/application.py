@@ -23,6 +23,7 @@ from metawsm.cli import agent_cmds as _agent_cmds  # noqa: E402
 from metawsm.cli import completion as _completion  # noqa: E402
 from metawsm.cli import forum_cmds as _forum_cmds  # noqa: E402
 from metawsm.cli import host_cmds as _host_cmds  # noqa: E402
+from metawsm.cli import docs_cmds as _docs_cmds  # noqa: E402
 from metawsm.cli import loop_cmds as _loop_cmds  # noqa: E402
 from metawsm.cli import policy_cmds as _policy_cmds  # noqa: E402
 from metawsm.cli import run_cmds as _run_cmds  # noqa: E402
@@ -35,6 +36,7 @@ _ = (
     _completion,
     _forum_cmds,
     _host_cmds,
+    _docs_cmds,
     _loop_cmds,
     _policy_cmds,
     _run_cmds,

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from metawsm.core import (
     CleanupParams,
     CloseParams,
+    DocsParams,
     GuideParams,
     HostsParams,
     LoopOps,
@@ -82,4 +83,5 @@ OFFLINE_METHODS: dict[str, tuple[type[BaseModel], str]] = {
     "merge": (MergeParams, "merge"),
     "close": (CloseParams, "close"),
     **FORUM_METHODS,
+    "docs": (DocsParams, "docs"),
 }

@@ -234,6 +234,24 @@ class DocsAPIPolicy(_Section):
     request_timeout_seconds: Annotated[
         int, _gt0("docs.api.request_timeout_seconds must be > 0")
     ] = Field(3, description="Timeout of one docs API request.")
+    poll_interval_seconds: Annotated[int, _gt0("docs.api.poll_interval_seconds must be > 0")] = (
+        Field(15, description="How often the supervisor polls every docs API endpoint.")
+    )
+    serve_workspaces: Annotated[
+        Literal["auto", "on", "off"],
+        _Choice(
+            ("auto", "on", "off"),
+            "docs.api.serve_workspaces must be auto|on|off",
+            trim=True,
+            empty_message="docs.api.serve_workspaces cannot be empty",
+        ),
+    ] = Field(
+        "auto",
+        description=(
+            "Run a `docmgr api serve` per active workspace: `auto` when docmgr is installed, "
+            "`on` always (a missing docmgr shows in the endpoint's health), `off` never."
+        ),
+    )
 
 
 class DocsPolicy(_Section):

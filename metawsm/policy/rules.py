@@ -255,6 +255,7 @@ def _rule_errors(policy: Policy, repaired: set[Loc]) -> Iterator[tuple[Loc, str]
 def _bad_url(text: str) -> bool:
     try:
         parts = urlsplit(text.strip())
+        parts.port  # noqa: B018 - raises for a port that is not a number in range
         return parts.scheme not in ("http", "https") or not parts.netloc or not parts.hostname
     except ValueError:
         return True

@@ -120,6 +120,13 @@ def _docs(docs: DocsView) -> list[str]:
         if state.error:
             line += f" error={one_line(state.error)}"
         lines.append(line)
+    for ep in docs.endpoints:
+        line = f"  endpoint name={ep.name} kind={ep.kind} workspace={ep.workspace or '-'}"
+        if ep.reachable:
+            line += f" indexed_at={ep.indexed_at or _UNKNOWN}" + (" stale" if ep.stale else "")
+        else:
+            line += f" unreachable error={one_line(ep.error)}"
+        lines.append(line)
     lines += [f"  warning={one_line(w)} (warning-only)" for w in docs.warnings]
     return lines
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AgentView",
+    "DocEndpointView",
     "DocSyncView",
     "DocsView",
     "GuidanceView",
@@ -89,6 +90,18 @@ class DocSyncView(_View):
     error: str | None = None
 
 
+class DocEndpointView(_View):
+    """The health of one docs API endpoint the federation polls (``metawsm docs``)."""
+
+    name: str
+    kind: str
+    workspace: str = ""
+    reachable: bool = False
+    indexed_at: str = ""
+    stale: bool = False
+    error: str = ""
+
+
 class DocsView(_View):
     """Where the run's ticket docs live and how fresh the workspace copies are."""
 
@@ -97,6 +110,9 @@ class DocsView(_View):
     seed_mode: str | None = None
     freshness_revision: str | None = None
     sync: list[DocSyncView] = Field(default_factory=list)
+    endpoints: list[DocEndpointView] = Field(
+        default_factory=list, description="The docs federation's endpoints for this run."
+    )
     warnings: list[str] = Field(default_factory=list)
 
 

@@ -31,6 +31,8 @@ from metawsm.store.client import StoreClient
 from metawsm.store.db import connect
 from metawsm.store.schema import migrate
 from metawsm.store.writer import StoreWriter
+from metawsm.supervisor.doc_servers import DocServers
+from metawsm.supervisor.docs_federation import DocsFederation
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.events import EventBus, PublishingStore
 from metawsm.supervisor.lock import hold_lock
@@ -142,6 +144,9 @@ async def serve(
         forum = ForumActor(env.db_path, forum_consumers(env, store))
         bus.listeners.append(forum.poke)
         core = ServiceCore(env, store, observer, runs_sup, bus, forum, observers=remote)
+        federation = DocsFederation.from_policy(env.policy)
+        core.federation = federation
+        doc_servers = DocServers(env, federation, bus=bus)
         control = ControlServer(
             env.socket_path,
             socket_methods(core),
@@ -153,6 +158,8 @@ async def serve(
             forum.spec(),
             _observer_spec(observer),
             *(_observer_spec(o) for o in remote.values()),
+            ChildSpec(id="docs-federation", run=federation.run, shutdown=2.0),
+            ChildSpec(id="doc-servers", run=doc_servers.run, shutdown=15.0),
             runs_sup.spec(),
             _control_spec(control),
         ]

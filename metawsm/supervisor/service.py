@@ -20,6 +20,7 @@ from metawsm.control.server import Send
 from metawsm.core import (
     AgentParams,
     CleanupParams,
+    DocsParams,
     FollowParams,
     HostsParams,
     IterateParams,
@@ -29,6 +30,7 @@ from metawsm.core import (
     Selector,
     SignalNotify,
     StopParams,
+    StatusParams,
     SubmitParams,
     cleanup_plan,
     event,
@@ -37,7 +39,7 @@ from metawsm.core import (
     record_new_run,
     resolve_run_id,
 )
-from metawsm.errors import MetawsmError, TransitionError
+from metawsm.errors import MetawsmError, TransitionError, UsageError
 from metawsm.forum import store as forum_store
 from metawsm.forum.actor import ForumActor
 from metawsm.forum.model import WatchParams
@@ -50,6 +52,7 @@ from metawsm.store.client import StoreClient
 from metawsm.store.reader import Reader
 from metawsm.store.records import RunRecord
 from metawsm.supervisor.agent import ScanSignals
+from metawsm.supervisor.docs_federation import DocsFederation, add_federation_health
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.events import EventBus
 from metawsm.supervisor.observer import HostObserver
@@ -99,6 +102,8 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
         self.observers = dict(observers or {})
         self.started_at = time.time()
         self.run_ctx = RunContext(env, store, observer, self._publish, self.observers)
+        #: Set by ``serve`` once the federation child exists (None in tests that build no tree).
+        self.federation: DocsFederation | None = None
 
     # -- reading, without a connection or a JSON parse per status call ---------------------
 
@@ -288,6 +293,29 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
             RestartAgents("iterate: operator feedback"), timeout=CONTROL_TIMEOUT
         )
         return {**result, **restarted}
+
+    # -- docs federation (answers from the federation's snapshot in memory) -------------------
+
+    async def docs(self, params: DocsParams) -> dict[str, Any]:
+        if self.federation is None:
+            return await super().docs(params)
+        if not self.federation.endpoints:
+            raise UsageError(
+                "no docs.api endpoints configured in policy and no workspace docs served",
+                hint="add docs.api.workspace_endpoints or repo_endpoints, or start a run "
+                "(its workspace docs are served while docmgr is installed)",
+            )
+        refreshed = await self.federation.refresh(params.endpoints) if params.refresh else None
+        view = self.federation.view(
+            self.active_doc_contexts(), ticket=params.ticket, refresh=refreshed
+        )
+        return {**view, "supervisor": "up"}
+
+    async def status(self, params: StatusParams) -> dict[str, Any]:
+        view = await super().status(params)
+        if self.federation is not None:
+            add_federation_health(view, self.federation)
+        return view
 
     async def follow(self, params: dict[str, Any], send: Send) -> None:
         """The ``watch`` stream: every committed event of the selected run (or of all runs),

@@ -85,6 +85,7 @@ class TicketSpec:
     status: str = "active"
     topics: tuple[str, ...] = ("core", "cli")
     dirname: str | None = None
+    last_updated: str = DEFAULT_STAMP
     tasks: str = TASKS_SEED
     changelog: str = "# Changelog\n\n## 2026-02-08\n\n- Initial workspace created\n\n"
     # Extra files inside the ticket folder: relative path -> content.
@@ -105,7 +106,11 @@ def write_ticket(root: Path, spec: TicketSpec) -> Path:
         (folder / sub).mkdir(exist_ok=True)
     (folder / "archive").mkdir(exist_ok=True)
     front = frontmatter_text(
-        title=spec.title, ticket=spec.ticket, status=spec.status, topics=spec.topics
+        title=spec.title,
+        ticket=spec.ticket,
+        status=spec.status,
+        topics=spec.topics,
+        last_updated=spec.last_updated,
     )
     body = f"\n# {spec.title}\n\nDocument workspace for {spec.ticket}.\n"
     (folder / "index.md").write_text(front + body)
