@@ -256,6 +256,9 @@ def close(*, dry_run: Flag = False, changelog_entry: str = "", target: Target = 
             sys.stdout.write(f"- would {action}\n")
     else:
         sys.stdout.write(f"Run {result['run_id']} closed.\n")
+    if not target.json_output:
+        for warning in result.get("docs_warnings", ()):
+            sys.stderr.write(f"warning: {warning} (warning-only)\n")
     return 0
 
 

@@ -20,6 +20,7 @@ from metawsm.control.server import Send
 from metawsm.core import (
     AgentParams,
     CleanupParams,
+    CloseParams,
     DocsParams,
     FollowParams,
     HostsParams,
@@ -52,7 +53,11 @@ from metawsm.store.client import StoreClient
 from metawsm.store.reader import Reader
 from metawsm.store.records import RunRecord
 from metawsm.supervisor.agent import ScanSignals
-from metawsm.supervisor.docs_federation import DocsFederation, add_federation_health
+from metawsm.supervisor.docs_federation import (
+    DocsFederation,
+    add_federation_health,
+    stale_warnings,
+)
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.events import EventBus
 from metawsm.supervisor.observer import HostObserver
@@ -310,6 +315,20 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
             self.active_doc_contexts(), ticket=params.ticket, refresh=refreshed
         )
         return {**view, "supervisor": "up"}
+
+    async def close(self, params: CloseParams) -> dict[str, Any]:
+        """Close as offline, plus a warning per stale workspace docs index (never a block)."""
+        result = await super().close(params)
+        if self.federation is not None:
+            spec = self.parsed_spec(self._record(params))
+            workspaces = set(spec.get("workspaces", {}).values())
+            endpoints = [
+                ep for ep in self.federation.view(())["endpoints"] if ep["workspace"] in workspaces
+            ]
+            warnings = stale_warnings(endpoints)
+            if warnings:
+                result = {**result, "docs_warnings": warnings}
+        return result
 
     async def status(self, params: StatusParams) -> dict[str, Any]:
         view = await super().status(params)
