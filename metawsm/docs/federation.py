@@ -21,11 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import anyio
-import httpx
+
+if TYPE_CHECKING:
+    import httpx  # imported when a request is made: it costs the supervisor's start-up 0.4 s
 
 Kind = Literal["workspace", "repo"]
 _ERROR_BODY = 2048
@@ -135,6 +137,8 @@ class EndpointError(Exception):
 
 
 async def _get_json(client: httpx.AsyncClient, method: str, url: str, timeout: float) -> Any:
+    import httpx
+
     headers = {"Accept": "application/json"}
     if method == "POST":
         headers["Content-Type"] = "application/json"

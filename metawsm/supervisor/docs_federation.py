@@ -17,10 +17,9 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from anyio.abc import TaskStatus
 
 from metawsm.docs.federation import (
@@ -32,6 +31,9 @@ from metawsm.docs.federation import (
 )
 from metawsm.errors import UsageError
 from metawsm.policy.model import Policy
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("metawsm.docs_federation")
 
@@ -165,6 +167,8 @@ class DocsFederation:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[None]:
         """The one httpx client every poll and refresh uses, open for the block."""
+        import httpx
+
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         async with httpx.AsyncClient(
             timeout=self.timeout, limits=limits, transport=self._transport, trust_env=False

@@ -39,7 +39,8 @@ class DocmgrServer:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def start(self) -> DocmgrServer:
+    def launch(self) -> None:
+        """Start the process without waiting for it (see :meth:`wait_ready`)."""
         argv = [str(self.binary), "api", "serve", "--addr", f"127.0.0.1:{self.port}",
                 "--root", str(self.root)]  # fmt: skip
         self.process = subprocess.Popen(
@@ -49,6 +50,10 @@ class DocmgrServer:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+
+    def wait_ready(self) -> DocmgrServer:
+        """Wait (bounded) until ``/api/v1/healthz`` answers; stop the server if it never does."""
+        assert self.process is not None
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -62,6 +67,10 @@ class DocmgrServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"docmgr api serve on {self.base_url} not ready in {READY_TIMEOUT}s")
+
+    def start(self) -> DocmgrServer:
+        self.launch()
+        return self.wait_ready()
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

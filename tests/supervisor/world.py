@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -61,6 +62,16 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = 
     raise AssertionError(
         f"timed out after {timeout}s waiting for {what or predicate}; last value: {last!r}"
     )
+
+
+def _accepts(path: Path) -> bool:
+    """A unix socket at ``path`` accepts connections."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 class World:
@@ -233,8 +244,10 @@ class World:
         log.close()
         self.servers.append(proc)
         sock = self.root / ".metawsm" / "control.sock"
+        # A socket file left by a supervisor killed with -9 exists before the new one listens:
+        # wait until it accepts a connection, not until the file exists.
         wait_until(
-            lambda: proc.poll() is not None or sock.exists(), timeout=60, what="the supervisor"
+            lambda: proc.poll() is not None or _accepts(sock), timeout=60, what="the supervisor"
         )
         assert proc.poll() is None, self.serve_log(len(self.servers) - 1)
         return proc
