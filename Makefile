@@ -45,7 +45,7 @@ check: venv
 	$(BIN)/ruff format --check actors metawsm tests
 	$(BIN)/mypy
 
-bench: venv system-deps
+bench: venv system-deps tools
 	$(BIN)/python -m tests.bench
 
 demo: venv system-deps
