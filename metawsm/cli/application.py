@@ -21,9 +21,9 @@ app = App(
 # Command modules register themselves on `app` when imported.
 from metawsm.cli import agent_cmds as _agent_cmds  # noqa: E402
 from metawsm.cli import completion as _completion  # noqa: E402
+from metawsm.cli import docs_cmds as _docs_cmds  # noqa: E402
 from metawsm.cli import forum_cmds as _forum_cmds  # noqa: E402
 from metawsm.cli import host_cmds as _host_cmds  # noqa: E402
-from metawsm.cli import docs_cmds as _docs_cmds  # noqa: E402
 from metawsm.cli import loop_cmds as _loop_cmds  # noqa: E402
 from metawsm.cli import policy_cmds as _policy_cmds  # noqa: E402
 from metawsm.cli import run_cmds as _run_cmds  # noqa: E402
@@ -34,9 +34,9 @@ from metawsm.cli import watch_cmds as _watch_cmds  # noqa: E402
 _ = (
     _agent_cmds,
     _completion,
+    _docs_cmds,
     _forum_cmds,
     _host_cmds,
-    _docs_cmds,
     _loop_cmds,
     _policy_cmds,
     _run_cmds,

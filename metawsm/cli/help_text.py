@@ -20,6 +20,8 @@ TOP_HELP = "".join(
         "│              install it.                                                     │\n",
         "│ db           Create, migrate and inspect the SQLite store                    │\n",
         "│              (.metawsm/metawsm.db).                                          │\n",
+        "│ docs         Show the tickets of every docs API endpoint, merged             │\n",
+        "│              workspace-first, with each endpoint's health and index time.    │\n",
         "│ forum        Threads between agents and operators: ask, answer, triage,      │\n",
         "│              wait, watch.                                                    │\n",
         "│ guide        Answer the oldest pending guidance request of a run.            │\n",
