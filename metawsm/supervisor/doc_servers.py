@@ -154,6 +154,8 @@ class DocServers:
                     workspace = await provider.info(name)
                     if workspace is None or repo not in workspace.repos:
                         continue
+                    if workspace.host != "local":
+                        continue  # docmgr runs here: a workspace on an SSH host is not served
                     root = await workspace_docs_root(self.env.host, workspace.repos[repo])
                 except Exception as exc:  # a broken workspace must not stop the others
                     self.errors[name] = f"cannot locate the docs of workspace {name}: {exc}"
