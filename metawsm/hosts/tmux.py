@@ -359,7 +359,9 @@ class TmuxServer:
 
     ``socket``: ``""`` is the user's default server (no flag, the user's config applies); a
     plain name is ``-L name``; a value with ``/`` is ``-S path``. Private servers also get
-    ``-f /dev/null`` so they start without any config. ``calls`` counts tmux processes run.
+    ``-f /dev/null`` so they start without any config. ``calls`` counts tmux processes run;
+    at most ``max_concurrent`` run at once (the server answers one client at a time, and many
+    agents starting together spawned dozens of clients that starved the observer's snapshot).
     """
 
     def __init__(
@@ -369,6 +371,7 @@ class TmuxServer:
         *,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
+        max_concurrent: int = 8,
     ) -> None:
         if "/" in socket and len(socket.encode()) > _SOCKET_PATH_MAX:
             raise ValueError(f"tmux socket path longer than {_SOCKET_PATH_MAX} bytes: {socket}")
@@ -377,6 +380,8 @@ class TmuxServer:
         self.timeout = timeout
         self.calls = 0
         self._clock = clock
+        self._max_concurrent = max_concurrent
+        self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
         if not socket:
             self._prefix: tuple[str, ...] = ("tmux", "-u")
         elif "/" in socket:
@@ -415,6 +420,12 @@ class TmuxServer:
         return result
 
     async def _run_once(self, args: tuple[str, ...], timeout: float) -> CommandResult:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._max_concurrent)
+        async with self._limiter:
+            return await self._spawn(args, timeout)
+
+    async def _spawn(self, args: tuple[str, ...], timeout: float) -> CommandResult:
         self.calls += 1
         try:
             result = await self.host.run(self.argv(*args), timeout=timeout)

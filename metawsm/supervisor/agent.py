@@ -324,7 +324,15 @@ class AgentActor(Actor[AgentMessage]):
         deadline = time.monotonic() + START_VERIFY_SECONDS
         pane: PaneState | None = None
         while time.monotonic() < deadline:
-            tick = await self.ctx.observer.next_tick(max(self._seen, self._fresh_from - 1))
+            try:
+                tick = await self.ctx.observer.next_tick(max(self._seen, self._fresh_from - 1))
+            except TimeoutError:
+                # No snapshot for many ticks (tmux overloaded): the start is unverified, which
+                # fails the step (retried) instead of crashing this actor.
+                raise StartError(
+                    f"could not verify the start of {self.ctx.entity_id}: no tmux snapshot "
+                    "came in time"
+                ) from None
             self._seen = tick.seq
             if tick.snapshot is None:
                 continue

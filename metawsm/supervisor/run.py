@@ -3,8 +3,11 @@
 It owns the run's state machine and plan. :class:`Execute` runs the plan from its first step
 that is not done (so resume is the same call), with each step retried
 ``execution.step_retries`` times; ``tmux_start`` steps add an agent actor as a dynamic child of
-the run supervisor and wait for its verified start. Agents report when they end for good; when
-all have, the run is ``completed`` (every agent exited 0) or ``failed`` (with who and why).
+the run supervisor and wait for its verified start. Consecutive ``tmux_start`` steps run
+concurrently, at most :data:`START_CONCURRENCY` at once, each still verified and retried on its
+own (starting 200 agents one after another took 200 verification windows). Agents report when
+they end for good; when all have, the run is ``completed`` (every agent exited 0) or ``failed``
+(with who and why).
 Stop, restart and cleanup go through here too, so the run's state changes in one place.
 """
 
@@ -53,6 +56,11 @@ log = logging.getLogger("metawsm.run")
 
 STEP_RETRY_PAUSE = 0.3  # the original's pause between attempts
 AGENT_REQUEST_TIMEOUT = 60.0
+#: Agent starts under way at once: each one is a tmux call, then a verification window spent
+#: mostly waiting for the observer's shared snapshots, so many overlap well. The tmux calls
+#: themselves are bounded apart (``TmuxServer(max_concurrent=...)``), so this bound is on the
+#: actors and waits a run holds, not on processes.
+START_CONCURRENCY = 100
 
 
 def escalation_title(run_id: str, entity_id: str) -> str:
@@ -150,6 +158,7 @@ class RunController(Actor[RunMessage]):
         self.reader = Reader(ctx.env.db_path)
         self.run_spec: RunSpec | None = None
         self._workspaces: dict[str, Workspace] = {}
+        self._workspace_lock = anyio.Lock()
         self._plan_error: MetawsmError | None = None  #: why the last execution failed
 
     async def on_start(self) -> None:
@@ -261,12 +270,13 @@ class RunController(Actor[RunMessage]):
         retries = self.ctx.env.policy.execution.step_retries
         ran = False
         self._plan_error = None
-        for step in self.reader.list_steps(self.run_id):
-            if step.status in (StepStatus.DONE, StepStatus.SKIPPED):
-                continue
+        for batch in _batches(self.reader.list_steps(self.run_id)):
             ran = True
             try:
-                await self._run_step(step, attempts=retries + 1)
+                if len(batch) == 1:
+                    await self._run_step(batch[0], attempts=retries + 1)
+                else:
+                    await self._run_concurrently(batch, attempts=retries + 1)
             except MetawsmError as exc:
                 self._plan_error = exc
                 raise
@@ -274,7 +284,45 @@ class RunController(Actor[RunMessage]):
             await self._event("run", self.run_id, "plan_executed", "all steps done")
         return [_step_view(s) for s in self.reader.list_steps(self.run_id)]
 
+    async def _run_concurrently(self, steps: list[StepRecord], *, attempts: int) -> None:
+        """Run ``steps`` (agent starts) at most :data:`START_CONCURRENCY` at once; each is
+        retried on its own. When any fails for good, the run fails once all have ended, naming
+        the first failed step in plan order."""
+        limiter = anyio.CapacityLimiter(START_CONCURRENCY)
+        failures: dict[int, tuple[str, str | None]] = {}
+        errors: list[MetawsmError] = []
+
+        async def one(step: StepRecord) -> None:
+            async with limiter:
+                try:
+                    failed = await self._attempt_step(step, attempts=attempts)
+                except MetawsmError as exc:
+                    # What a lone step raises (a store refusal) is raised as itself, not
+                    # wrapped in an exception group the controller would not recognise.
+                    errors.append(exc)
+                    return
+            if failed is not None:
+                failures[step.step_index] = failed
+
+        async with anyio.create_task_group() as tg:
+            for step in steps:
+                tg.start_soon(one, step)
+        if errors:
+            raise errors[0]
+        if failures:
+            first = min(failures)
+            step = next(s for s in steps if s.step_index == first)
+            await self._fail_plan(step, *failures[first])
+
     async def _run_step(self, step: StepRecord, *, attempts: int) -> None:
+        failed = await self._attempt_step(step, attempts=attempts)
+        if failed is not None:
+            await self._fail_plan(step, *failed)
+
+    async def _attempt_step(
+        self, step: StepRecord, *, attempts: int
+    ) -> tuple[str, str | None] | None:
+        """Run one step with its retries; ``None`` when done, else its last error and hint."""
         entity = ops.step_entity_id(step.step_index)
         status = step.status
         error = ""
@@ -318,7 +366,11 @@ class RunController(Actor[RunMessage]):
             await self.ctx.store.transition(
                 EntityKind.STEP, entity, status, StepStatus.DONE, "done", run_id=self.run_id
             )
-            return
+            return None
+        return error, cause_hint
+
+    async def _fail_plan(self, step: StepRecord, error: str, cause_hint: str | None) -> None:
+        """Fail the run for ``step`` and raise the error the submitter sees."""
         message = f"step {step.step_index} {step.name} failed: {error}"
         await self._to_run_status(RunStatus.FAILED, message)
         # Keep the cause's own hint (which names the fix) ahead of how to go on.
@@ -391,6 +443,13 @@ class RunController(Actor[RunMessage]):
         return workspace
 
     async def _workspace(self, name: str) -> Workspace:
+        if name in self._workspaces:
+            return self._workspaces[name]
+        # Concurrent agent starts of one workspace ask for it once, not once each.
+        async with self._workspace_lock:
+            return await self._find_workspace(name)
+
+    async def _find_workspace(self, name: str) -> Workspace:
         if name not in self._workspaces:
             assert self.run_spec is not None
             found = await self.ctx.env.workspace_provider(self.run_spec.host).info(name)
@@ -749,6 +808,20 @@ async def stop_agent_offline(
 
 def _fields(record: DocSyncRecord) -> dict[str, Any]:
     return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def _batches(steps: list[StepRecord]) -> list[list[StepRecord]]:
+    """The steps not done yet, in plan order, as batches: consecutive agent starts together
+    (they depend on nothing but the steps before them), every other step alone."""
+    batches: list[list[StepRecord]] = []
+    for step in steps:
+        if step.status in (StepStatus.DONE, StepStatus.SKIPPED):
+            continue
+        if step.kind == "tmux_start" and batches and batches[-1][0].kind == "tmux_start":
+            batches[-1].append(step)
+        else:
+            batches.append([step])
+    return batches
 
 
 def _step_view(step: StepRecord) -> dict[str, Any]:
