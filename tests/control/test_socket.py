@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,6 @@ from metawsm.control.server import ControlServer
 from metawsm.errors import NotFoundError, TransitionError, UsageError
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def sock_path() -> Iterator[Path]:
-    # A short path: AF_UNIX paths are limited to 108 bytes and pytest's tmp_path can be deep.
-    with tempfile.TemporaryDirectory(prefix="mw-") as folder:
-        yield Path(folder) / ".metawsm" / "control.sock"
 
 
 async def _echo(params: dict[str, Any]) -> Any:

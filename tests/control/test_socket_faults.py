@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,6 @@ pytestmark = pytest.mark.anyio
 
 #: Every wait in these tests is bounded by this (a hang is a failure, not a slow pass).
 LIMIT = 10.0
-
-
-@pytest.fixture
-def sock_path() -> Iterator[Path]:
-    # A short path: AF_UNIX paths are limited to 108 bytes and pytest's tmp_path can be deep.
-    with tempfile.TemporaryDirectory(prefix="mw-") as folder:
-        yield Path(folder) / ".metawsm" / "control.sock"
 
 
 async def _echo(params: dict[str, Any]) -> Any:
