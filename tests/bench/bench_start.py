@@ -25,7 +25,6 @@ import os
 import secrets
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,28 +67,12 @@ def _shell_agents(root: Root) -> None:
     path.write_text(json.dumps(policy))
 
 
-def _serve(root: Root) -> None:
-    with open(root.dir / "serve.log", "wb") as out:
-        root.server = subprocess.Popen(
-            [sys.executable, "-m", "metawsm", "serve"],
-            cwd=root.dir,
-            env=root.serve_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while not root.control_socket.exists():
-        if root.server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"serve did not come up:\n{root.serve_log()}")
-        time.sleep(0.05)
-
-
 def start_seconds(n: int) -> float:
     """Seconds from launching ``run --detach`` to every start verified and every agent alive."""
     root = Root(n)
     try:
         _shell_agents(root)
-        _serve(root)
+        root.serve()
         started = time.perf_counter()
         submitted = json.loads(
             root.cli("run", "--ticket", "B-1", "--repos", "api", "--detach", "--json").stdout

@@ -230,19 +230,7 @@ class Root:
     def start(self) -> float:
         """Start the supervisor, submit the run, wait until every agent runs; return the
         seconds from submitting to all running."""
-        with open(self.dir / "serve.log", "wb") as out:
-            self.server = subprocess.Popen(
-                [sys.executable, "-m", "metawsm", "serve"],
-                cwd=self.dir,
-                env=self.serve_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while not self.control_socket.exists():
-            if self.server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not come up:\n{self.serve_log()}")
-            time.sleep(0.05)
+        self.serve()
         started = time.monotonic()
         submitted = json.loads(
             self.cli(
@@ -259,6 +247,22 @@ class Root:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {running} of {self.n} agents running")
             time.sleep(1.0)
+
+    def serve(self) -> None:
+        """Start ``metawsm serve`` and wait until its socket is there."""
+        with open(self.dir / "serve.log", "wb") as out:
+            self.server = subprocess.Popen(
+                [sys.executable, "-m", "metawsm", "serve"],
+                cwd=self.dir,
+                env=self.serve_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while not self.control_socket.exists():
+            if self.server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not come up:\n{self.serve_log()}")
+            time.sleep(0.05)
 
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = anyio.run(self._status_once)
