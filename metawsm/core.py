@@ -461,7 +461,8 @@ async def record_new_run(
 
     # Where docs.root lies in a repo of the run, the ticket and the brief are written in the
     # workspace (and committed there) when it is seeded, never in the operator's checkout.
-    in_place = brief is not None and not spec.dry_run and docs_repo_of_run(env, spec.repos) is None
+    in_repo = docs_repo_of_run(env, spec.repos, spec.host) is not None
+    in_place = brief is not None and not spec.dry_run and not in_repo
     if in_place:
         assert brief is not None
         await ensure_ticket(env, brief)

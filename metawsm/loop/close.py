@@ -93,7 +93,7 @@ async def close_run(
     if dry_run:
         report = await gate_report(ctx)
         where = "on its workspace branch"
-        if docs_repo_of_run(env, spec.repos) is None:
+        if docs_repo_of_run(env, spec.repos, spec.host) is None:
             where += " and in place in docs.root"
         workspaces = sorted(set(spec.workspaces.values()))
         return {

@@ -35,7 +35,7 @@ from metawsm.hosts.base import Host
 from metawsm.loop.bootstrap import Brief, render_brief_doc
 from metawsm.policy import resolve_under
 from metawsm.runs.spec import RunSpec
-from metawsm.supervisor.environment import Environment
+from metawsm.supervisor.environment import LOCAL, Environment
 from metawsm.workspaces.commits import commit_paths
 
 __all__ = [
@@ -65,13 +65,14 @@ class SeededDocs:
     created: bool
 
 
-def docs_repo_of_run(env: Environment, repos: Sequence[str]) -> str | None:
+def docs_repo_of_run(env: Environment, repos: Sequence[str], host: str = LOCAL) -> str | None:
     """The repo of the run whose clone holds ``docs.root``, or ``None`` when it lies in none.
 
     Only the ``git`` workspace provider names clones in the policy; with ``wsm`` the docs
-    root is taken to lie outside the run's repos (the ticket is closed in place).
+    root is taken to lie outside the run's repos (the ticket is closed in place). ``docs.root``
+    is on this machine, so the clones of a run on another host never hold it.
     """
-    if env.policy.workspace.provider != "git":
+    if env.policy.workspace.provider != "git" or host != LOCAL:
         return None
     docs_root = os.path.realpath(resolve_under(env.root, env.policy.docs.root))
     for name in repos:
@@ -124,11 +125,11 @@ async def seed_workspace_docs(
     """Put the ticket's docs (and a bootstrap run's brief) in the doc-home repo ``doc_repo``
     of a workspace and commit them there: one metawsm commit, or none if nothing changed."""
     host = env.host_for(spec.host)  # the workspace's host; the docs root is on this machine
-    in_repo = docs_repo_of_run(env, spec.repos) is not None
+    in_repo = docs_repo_of_run(env, spec.repos, spec.host) is not None
     source = await env.docs_provider().find_ticket(ticket_id)
     created = False
     if source is not None:
-        result = await seed_ticket(host, source, doc_repo)
+        result = await seed_ticket(host, source, doc_repo, source_host=env.host)
         folder = result.destination
     else:
         if brief is None or not in_repo:
@@ -222,7 +223,7 @@ async def close_tickets_on_branches(
     """Close each ticket's workspace copy on its workspace branch (before the merge); return
     the tickets closed there and those to close in place in ``docs.root`` after the merge:
     every ticket when ``docs.root`` lies in no repo of the run, else those with no copy."""
-    in_repo = docs_repo_of_run(env, spec.repos) is not None
+    in_repo = docs_repo_of_run(env, spec.repos, spec.host) is not None
     provider = env.workspace_provider(spec.host)
     host = env.host_for(spec.host)
     on_branch: list[str] = []

@@ -404,7 +404,7 @@ class RunController(Actor[RunMessage]):
         if (
             self.run_spec.mode == "bootstrap"
             and self.run_spec.doc_seed_mode == "copy_from_repo_on_start"
-            and docs_repo_of_run(self.ctx.env, self.run_spec.repos) is not None
+            and docs_repo_of_run(self.ctx.env, self.run_spec.repos, self.run_spec.host) is not None
             and self._brief() is not None
         ):
             await docs.find_ticket(ticket_id)  # a duplicate still fails here
