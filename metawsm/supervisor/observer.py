@@ -66,10 +66,11 @@ class HostObserver:
         self.last_ok: float | None = None
         #: Take the signal files' stats with the snapshot, in one host command (SSH hosts).
         self.with_stats = site is not None and site.remote
-        #: An SSH host whose tick gets no answer within this is taken for lost (2 ticks plus
-        #: its keepalive period, at least 5 s), not waited for until tmux's own timeout.
+        #: An SSH host whose tick gets no answer within one tick plus its keepalive period (at
+        #: least 2 s) is taken for lost, not waited for until tmux's own timeout: a cut is
+        #: shown within 2 ticks plus the keepalive period.
         keepalive = float(getattr(site.host, "keepalive_seconds", 5.0)) if site else 5.0
-        self.observe_timeout = max(5.0, 2 * tick_seconds + keepalive)
+        self.observe_timeout = max(2.0, tick_seconds + keepalive)
         self._watched: dict[str, int] = {}
         self.latest: Tick | None = None
         self.ticks = 0

@@ -32,7 +32,7 @@ def host_entry(world_root: Path, server: Sshd, socket: str, **extra: Any) -> dic
         repos={"api": str(world_root / "repos" / "api"), "web": str(world_root / "repos" / "web")},
         workspaces_root=str(world_root / "remote-ws"),
         tmux_socket=socket,
-        keepalive_seconds=1.0,
+        keepalive_seconds=5.0,  # long enough that a loaded machine is not taken for a cut
         **extra,
     )
 
