@@ -5,9 +5,13 @@ The token helpers reproduce the Go original (``internal/policy/policy.go`` and
 character, so sessions, branches and workspaces keep the names operators already know:
 
 >>> workspace_name_for("METAWSM-003", "run-20260207-084728")
-'metawsm-003-0260207-084728'
->>> render_session_name("{agent}-{workspace}", "agent", "metawsm-003-0260207-084728")
-'agent-metawsm-003-0260207-084728'
+'metawsm-003-20260207-084728'
+>>> render_session_name("{agent}-{workspace}", "agent", "metawsm-003-20260207-084728")
+'agent-metawsm-003-20260207-084728'
+
+The original kept only the last 14 characters of the run token, which cut the first digit of
+the year off every generated run id (``…-0260207-…``); we keep 18, the whole timestamp and a
+retry suffix up to ``-99``.
 
 :func:`validate_name` is the gate for names that arrive at runtime (flags, socket requests) and
 later become path components, branch segments or tmux targets.
@@ -24,6 +28,9 @@ from metawsm.errors import UsageError
 
 __all__ = [
     "NAME_KINDS",
+    "NAME_MAX",
+    "ORIGINAL_RUN_TOKEN_KEEP",
+    "TICKET_MAX",
     "generate_run_id",
     "normalize_tokens",
     "render_git_branch",
@@ -46,11 +53,20 @@ _TOKEN_SEPARATORS = str.maketrans(dict.fromkeys(" /\\:,.@#[]{}()", "-"))
 _RUN_TOKEN_SEPARATORS = str.maketrans(dict.fromkeys("/ :", "-"))
 _DASHES = re.compile(r"-{2,}")
 
-# How many characters of the run token a workspace name keeps (fixed in the original's 7650e65
-# after the first-8-characters rule named every 2026 run "...-run-2026").
-_RUN_TOKEN_KEEP = 14
+# How many characters of the run token a workspace name keeps: the whole generated timestamp
+# (``YYYYMMDD-HHMMSS``, 15) and a retry suffix up to ``-99``. The original kept 14 (its 7650e65),
+# which dropped the first digit of the year.
+_RUN_TOKEN_KEEP = 18
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_MAX = 64
+"""The most characters a name may have (every kind)."""
+
+TICKET_MAX = NAME_MAX - 1 - _RUN_TOKEN_KEEP
+"""The most characters a ticket may have: its workspace name is ``<ticket>-<run token>``, which
+must itself be a valid name. This is the one length rule both checks follow, so a ticket that
+passes :func:`validate_name` never fails later as a workspace name."""
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}" % (NAME_MAX - 1))
 """The one name rule (use with ``fullmatch``) for tickets, repos, agents, runs, hosts."""
 
 NAME_KINDS = ("ticket", "repo", "agent", "run id", "host", "workspace")
@@ -108,7 +124,7 @@ def generate_run_id(now: datetime, *, attempt: int = 1) -> str:
     The format is the original's, kept because workspace names are derived from it. Its one
     second resolution collides when two runs start in the same second (original-metawsm.md
     §12.4): the caller that finds the id taken asks again with ``attempt=2``, ``3``, ... and
-    gets ``run-YYYYMMDD-HHMMSS-2``, ``-3``, ... The suffix lands inside the 14 characters
+    gets ``run-YYYYMMDD-HHMMSS-2``, ``-3``, ... The suffix lands inside the 18 characters
     :func:`workspace_name_for` keeps, so the workspace names differ too.
     """
     if attempt < 1:
@@ -118,18 +134,24 @@ def generate_run_id(now: datetime, *, attempt: int = 1) -> str:
     return run_id if attempt == 1 else f"{run_id}-{attempt}"
 
 
-def workspace_name_for(ticket: str, run_id: str) -> str:
+def workspace_name_for(ticket: str, run_id: str, *, keep: int = _RUN_TOKEN_KEEP) -> str:
     """The workspace of one ticket in one run, exactly as the original's ``workspaceNameFor``.
 
     Prefix: the trimmed, lower-cased ticket with ``/`` and space turned into ``-`` (nothing
     else is sanitized). Token: the trimmed, lower-cased run id without a leading ``run-``, with
     ``/``, space and ``:`` turned into ``-``, runs of ``-`` collapsed, ``-`` trimmed (``x`` if
-    empty), and only its **last 14 characters** kept. The name is ``<prefix>-<token>``.
+    empty), and only its **last 18 characters** kept (the original kept 14, which cut the
+    year). The name is ``<prefix>-<token>``; for a ticket and a run id that pass
+    :func:`validate_name` it is a valid name too (see :data:`TICKET_MAX`).
     """
     prefix = _trim(ticket).lower().replace("/", "-").replace(" ", "-")
     token = _trim(run_id).lower().removeprefix("run-").translate(_RUN_TOKEN_SEPARATORS)
     token = _DASHES.sub("-", token).strip("-") or "x"
-    return f"{prefix}-{token[-_RUN_TOKEN_KEEP:]}"
+    return f"{prefix}-{token[-keep:]}"
+
+
+ORIGINAL_RUN_TOKEN_KEEP = 14
+"""What the original kept of the run token: a spec it wrote names its workspaces this way."""
 
 
 def validate_name(kind: str, value: str) -> str:
@@ -138,13 +160,21 @@ def validate_name(kind: str, value: str) -> str:
     A safe name is 1 to 64 ASCII letters, digits, ``.``, ``_`` or ``-``, starting with a letter
     or a digit: it can be a path component (no ``/``, never ``.`` or ``..``), a branch segment
     and a tmux target, and it cannot be mistaken for a command-line option. ``kind`` names what
-    the value is (see :data:`NAME_KINDS`) in the message.
+    the value is (see :data:`NAME_KINDS`) in the message. A ticket has at most
+    :data:`TICKET_MAX` characters, so that its workspace name fits the same rule.
     """
+    if kind == "ticket" and len(value) > TICKET_MAX and NAME_PATTERN.fullmatch(value):
+        raise UsageError(
+            f"invalid ticket name {json.dumps(value)}: at most {TICKET_MAX} characters "
+            f"(got {len(value)})",
+            hint=f"a ticket's workspace is named <ticket>-<run timestamp>, and every name has at "
+            f"most {NAME_MAX} characters",
+        )
     if NAME_PATTERN.fullmatch(value) is None:
         raise UsageError(
             f"invalid {kind} name {json.dumps(value, ensure_ascii=False)}: use letters, digits, "
             "'.', '_' or '-' "
-            "(at most 64 characters, not starting with '.' or '-')",
+            f"(at most {NAME_MAX} characters, not starting with '.' or '-')",
             hint="names become folders, git branches and tmux sessions, so nothing else is "
             "accepted",
         )

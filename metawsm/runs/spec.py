@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from metawsm.errors import MetawsmError, UsageError
 from metawsm.naming import (
+    ORIGINAL_RUN_TOKEN_KEEP,
     generate_run_id,
     normalize_tokens,
     render_session_name,
@@ -159,7 +160,11 @@ class RunSpec(BaseModel):
         if isinstance(data, Mapping) and not data.get("workspaces"):
             tickets, run_id = data.get("tickets"), data.get("run_id")
             if isinstance(tickets, list) and isinstance(run_id, str):
-                derived = {t: workspace_name_for(t, run_id) for t in tickets if isinstance(t, str)}
+                derived = {
+                    t: workspace_name_for(t, run_id, keep=ORIGINAL_RUN_TOKEN_KEEP)
+                    for t in tickets
+                    if isinstance(t, str)
+                }
                 return {**data, "workspaces": derived}
         return data
 

@@ -11,7 +11,7 @@ from runs_kit import NOW
 from metawsm.runs.plan import agent_workdir, build_plan, first_pending_index, seed_agents
 from metawsm.store.records import StepRecord
 
-WS1, WS2 = "t-1-0260207-084728", "t-2-0260207-084728"
+WS1, WS2 = "t-1-20260207-084728", "t-2-20260207-084728"
 
 
 def _rows(steps: list[StepRecord]) -> list[tuple[int, str, str, str, str, str]]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import string
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from metawsm.errors import UsageError
 from metawsm.naming import (
+    NAME_MAX,
+    TICKET_MAX,
     generate_run_id,
     normalize_tokens,
     render_git_branch,
@@ -42,8 +47,8 @@ def test_sanitize_token_follows_the_original(raw: str, token: str) -> None:
 
 def test_session_name_of_the_originals_example() -> None:
     assert (
-        render_session_name("{agent}-{workspace}", "agent", "metawsm-003-0260207-084728")
-        == "agent-metawsm-003-0260207-084728"
+        render_session_name("{agent}-{workspace}", "agent", "metawsm-003-20260207-084728")
+        == "agent-metawsm-003-20260207-084728"
     )
 
 
@@ -101,16 +106,19 @@ def test_run_id_retries_within_one_second_get_distinct_ids_and_workspaces() -> N
 @pytest.mark.parametrize(
     ("ticket", "run_id", "name"),
     [
-        ("METAWSM-003", "run-20260207-084728", "metawsm-003-0260207-084728"),
-        ("METAWSM-002", "run-20260211-055854", "metawsm-002-0260211-055854"),
+        ("METAWSM-003", "run-20260207-084728", "metawsm-003-20260207-084728"),
+        ("METAWSM-002", "run-20260211-055854", "metawsm-002-20260211-055854"),
+        ("T-1", "run-20261202-075157", "t-1-20261202-075157"),
         ("  Team/T 1 ", "run-short", "team-t-1-short"),
         ("T.1", "RUN-A:B/C D", "t.1-a-b-c-d"),  # only '/' and space are replaced in the prefix
         ("t", "run-", "t-x"),
-        ("t", "run-20260207-084728-2", "t-60207-084728-2"),
+        ("t", "run-20260207-084728-2", "t-20260207-084728-2"),
+        ("t", "run-20260207-084728-99", "t-20260207-084728-99"),
+        ("t", "a-very-long-custom-run-identifier", "t-tom-run-identifier"),
         ("t", "--odd--run--", "t-odd-run"),
     ],
 )
-def test_workspace_name_keeps_the_last_14_characters_of_the_run(
+def test_workspace_name_keeps_the_whole_timestamp_of_the_run(
     ticket: str, run_id: str, name: str
 ) -> None:
     assert workspace_name_for(ticket, run_id) == name
@@ -149,3 +157,39 @@ def test_normalize_tokens_splits_trims_and_dedupes_in_order() -> None:
         "docs",
     ]
     assert normalize_tokens([]) == []
+
+
+def test_a_ticket_longer_than_its_workspace_allows_is_refused_with_the_reason() -> None:
+    assert validate_name("ticket", "t" * TICKET_MAX) == "t" * TICKET_MAX
+    with pytest.raises(UsageError) as caught:
+        validate_name("ticket", "t" * (TICKET_MAX + 1))
+    assert f"at most {TICKET_MAX} characters" in caught.value.message
+    assert caught.value.hint is not None and "workspace" in caught.value.hint
+    # Other kinds keep the general limit.
+    assert validate_name("repo", "r" * NAME_MAX) == "r" * NAME_MAX
+
+
+_NAME_CHARS = string.ascii_letters + string.digits + "._-"
+
+
+@given(
+    ticket=st.text(_NAME_CHARS, min_size=0, max_size=80).map(lambda s: "T" + s),
+    run_id=st.one_of(
+        st.text(_NAME_CHARS, min_size=0, max_size=70).map(lambda s: "r" + s),
+        st.builds(
+            lambda moment, attempt: generate_run_id(moment, attempt=attempt),
+            st.datetimes(),
+            st.integers(min_value=1, max_value=150),
+        ),
+    ),
+)
+def test_a_ticket_the_name_check_accepts_never_fails_as_a_workspace_name(
+    ticket: str, run_id: str
+) -> None:
+    try:
+        validate_name("ticket", ticket)
+        validate_name("run id", run_id)
+    except UsageError:
+        return
+    workspace = workspace_name_for(ticket, run_id)
+    assert validate_name("workspace", workspace) == workspace
