@@ -192,7 +192,12 @@ class Core(Protocol):
 
 def resolve_run_id(reader: Reader, selector: Selector) -> RunRecord:
     """The run a selector names; the original's rule for ``--ticket``."""
-    if bool(selector.run_id) == bool(selector.ticket):
+    if selector.run_id and selector.ticket:
+        raise UsageError(
+            "--run-id and --ticket exclude each other; give one",
+            hint="--run-id names one run; --ticket picks the newest run of that ticket",
+        )
+    if not selector.run_id and not selector.ticket:
         raise UsageError(
             "one of --run-id or --ticket is required", hint="list runs with `metawsm runs --all`"
         )
@@ -426,7 +431,8 @@ async def record_new_run(
     brief: Brief | None = None,
 ) -> RunSpec:
     """Resolve a run request, write the run with its plan and agents, and move it to
-    ``planning`` (a dry run ends ``paused`` there, as the original's did)."""
+    ``planning`` (a dry run ends ``planned`` there; the original left it ``paused``, listed
+    among the runs waiting for an operator)."""
     taken = {r.run_id for r in reader.list_runs()}
     now = datetime.now(UTC)
     spec = resolve_run(
@@ -477,7 +483,7 @@ async def record_new_run(
             EntityKind.RUN,
             spec.run_id,
             RunStatus.PLANNING,
-            RunStatus.PAUSED,
+            RunStatus.PLANNED,
             "dry-run complete",
             run_id=spec.run_id,
         )

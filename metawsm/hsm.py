@@ -25,6 +25,7 @@ class RunStatus(enum.StrEnum):
     RUNNING = "running"
     AWAITING_GUIDANCE = "awaiting_guidance"
     PAUSED = "paused"
+    PLANNED = "planned"  #: a dry run: its plan is written, nothing else was done
     FAILED = "failed"
     STOPPING = "stopping"
     STOPPED = "stopped"
@@ -70,15 +71,19 @@ R, S, A = RunStatus, StepStatus, AgentStatus
 
 RUN_TRANSITIONS: Mapping[str, frozenset[str]] = {
     R.CREATED: frozenset({R.PLANNING}),
-    R.PLANNING: frozenset({R.RUNNING, R.PAUSED, R.FAILED, R.STOPPING}),
+    R.PLANNING: frozenset({R.RUNNING, R.PAUSED, R.PLANNED, R.FAILED, R.STOPPING}),
     R.RUNNING: frozenset({R.AWAITING_GUIDANCE, R.PAUSED, R.FAILED, R.COMPLETED, R.STOPPING}),
     R.AWAITING_GUIDANCE: frozenset({R.RUNNING, R.FAILED, R.STOPPING}),
     R.PAUSED: frozenset({R.RUNNING, R.STOPPING}),
+    # Ours: the original ended a dry run in paused, so it was listed as waiting for an operator.
+    R.PLANNED: frozenset({R.RUNNING, R.STOPPING}),
     R.FAILED: frozenset({R.RUNNING, R.STOPPING}),
     R.STOPPING: frozenset({R.STOPPED}),
     R.STOPPED: frozenset({R.RUNNING}),
     R.COMPLETED: frozenset({R.CLOSING, R.RUNNING}),
-    R.CLOSING: frozenset({R.CLOSED, R.FAILED}),
+    # Ours: a close that fails (a merge conflict, a ticket that cannot be closed) puts the run
+    # back where it was, so the operator fixes the cause and closes again.
+    R.CLOSING: frozenset({R.CLOSED, R.FAILED, R.COMPLETED}),
     R.CLOSED: frozenset(),
 }
 

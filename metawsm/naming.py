@@ -66,7 +66,7 @@ TICKET_MAX = NAME_MAX - 1 - _RUN_TOKEN_KEEP
 must itself be a valid name. This is the one length rule both checks follow, so a ticket that
 passes :func:`validate_name` never fails later as a workspace name."""
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}" % (NAME_MAX - 1))
+NAME_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX - 1}}}")
 """The one name rule (use with ``fullmatch``) for tickets, repos, agents, runs, hosts."""
 
 NAME_KINDS = ("ticket", "repo", "agent", "run id", "host", "workspace")

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from metawsm.control.client import ControlClient
-from metawsm.errors import MetawsmError
+from metawsm.errors import MetawsmError, UsageError
 from metawsm.naming import validate_name
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.lock import supervisor_is_running
@@ -56,6 +56,11 @@ def call(env: Environment, method: str, params: dict[str, Any]) -> Any:
         value = params.get(key)
         if isinstance(value, str) and value:
             validate_name(kind, value)
+    if params.get("run_id") and params.get("ticket"):
+        raise UsageError(
+            "--run-id and --ticket exclude each other; give one",
+            hint="--run-id names one run; --ticket picks the newest run of that ticket",
+        )
     if supervisor_is_running(env):
         return anyio.run(RemoteCore(env).call, method, params, backend="asyncio")
     # The offline core reads SQLite and acts on tmux directly; imported only when needed.

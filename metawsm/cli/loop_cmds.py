@@ -266,7 +266,8 @@ signal_app = App(
     name="signal",
     help="For agents: write a signal file atomically (run, agent and generation come from the "
     "environment metawsm gave the agent).",
-    help_epilogue='Example: metawsm signal guidance --question "Which database?"',
+    help_epilogue='Example: metawsm signal guidance --question "Which database?" (each command '
+    "shows its own example with --help)",
 )
 app.command(signal_app)
 
@@ -294,7 +295,11 @@ def _stamp() -> dict[str, Any]:
     return {"run_id": ctx.run_id, "agent": ctx.agent, "generation": ctx.generation}
 
 
-@signal_app.command(name="guidance")
+@signal_app.command(
+    name="guidance",
+    help_epilogue='Example: metawsm signal guidance --question "Which database?" '
+    '--context "sqlite or postgres"',
+)
 def signal_guidance(*, question: str, context: str = "") -> int:
     """Ask the operator a question (guidance-request.json); wait for guidance-response.json.
 
@@ -308,7 +313,10 @@ def signal_guidance(*, question: str, context: str = "") -> int:
     return _write(GuidanceRequest(question=question, context=context, **_stamp()))
 
 
-@signal_app.command(name="complete")
+@signal_app.command(
+    name="complete",
+    help_epilogue='Example: metawsm signal complete --summary "Cache added, tests pass"',
+)
 def signal_complete(*, summary: str = "") -> int:
     """Say the implementation is complete (implementation-complete.json).
 
@@ -320,7 +328,11 @@ def signal_complete(*, summary: str = "") -> int:
     return _write(ImplementationComplete(summary=summary, **_stamp()))
 
 
-@signal_app.command(name="validate")
+@signal_app.command(
+    name="validate",
+    help_epilogue="Example: metawsm signal validate --status passed --done-criteria "
+    '"make test passes" --check tests=passed',
+)
 def signal_validate(
     *,
     status: str,

@@ -150,4 +150,4 @@ def test_dry_run_writes_the_plan_and_touches_nothing_else(
     assert world.sessions() == []
     assert not (world.root / ".metawsm" / "workspaces").exists()
     assert world.json("runs") == []  # a dry run is not an active run
-    assert world.json("runs", "--all")[0]["status"] == "paused"
+    assert world.json("runs", "--all")[0]["status"] == "planned"  # not "paused"
