@@ -28,7 +28,13 @@ from metawsm.loop.bootstrap import Brief, render_brief_doc, upsert_brief_op
 from metawsm.naming import validate_name
 from metawsm.runs.plan import build_plan, seed_agents
 from metawsm.runs.spec import RunRequest, RunSpec, host_load, resolve_run
-from metawsm.status import LiveAgent, build_status, collect_diffs, summarize
+from metawsm.status import (
+    SIGNAL_EVENT_TYPES,
+    LiveAgent,
+    build_status,
+    collect_diffs,
+    summarize,
+)
 from metawsm.status.views import ForumStatusView, RunStatusView
 from metawsm.store import ops
 from metawsm.store.client import StoreWrites
@@ -121,6 +127,8 @@ class MergeParams(Selector):
 class CloseParams(Selector):
     dry_run: bool = False
     changelog_entry: str = ""
+    #: Leave the run's agents running after the close (by default close stops them).
+    keep_agents: bool = False
 
 
 #: The bounds of a watch heartbeat interval: 1e-9 made the supervisor send 18,000 messages in
@@ -263,23 +271,38 @@ class ReadingCore:
         return spec
 
     async def status(self, params: StatusParams) -> dict[str, Any]:
+        """One run's status; with no selector, ``{"runs": [...]}``: every active run's."""
+        every = not params.run_id and not params.ticket
         if not self.env.db_path.exists():
+            if every:
+                return {"runs": []}
             raise NotFoundError(
                 f"no runs yet in {self.env.root}", hint="start one with `metawsm run --ticket ...`"
             )
+        if every:
+            with self.reader() as reader:
+                active = [r for r in reader.list_runs() if is_active(r)]
+            active.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+            return {"runs": [await self._status_of_record(r, params.diffs) for r in active]}
         with self.reader() as reader:
             record = resolve_run_id(reader, params)
+        return await self._status_of_record(record, params.diffs)
+
+    async def _status_of_record(self, record: RunRecord, with_diffs: bool) -> dict[str, Any]:
+        with self.reader() as reader:
             steps = reader.list_steps(record.run_id)
             agents = reader.list_agents(record.run_id)
             docs = reader.list_doc_sync_states(record.run_id)
             guidance = reader.list_guidance(record.run_id, pending_only=True)
+            agent_events = reader.list_agent_events(record.run_id, SIGNAL_EVENT_TYPES)
         spec = self.parsed_spec(record)
         diffs = None
-        if params.diffs and spec.get("workspaces"):
+        if with_diffs and spec.get("workspaces"):
             diffs = await collect_diffs(
                 self.env.host_for(spec.get("host", "local")),
                 await self._workspace_repos(spec),
                 spec.get("base_branch", "main"),
+                with_branch=True,
             )
         now = datetime.now(UTC)
         view = build_status(
@@ -294,6 +317,7 @@ class ReadingCore:
             now=now,
             supervisor_up=self.supervisor_up,
             stale_warning_seconds=self.env.policy.docs.stale_warning_seconds,
+            agent_events=agent_events,
         )
         return self._with_forum(view, now).model_dump(mode="json")
 
@@ -412,6 +436,10 @@ class LoopOps:
 
         record = self._record(params)
         async with self.write_store() as store:
+
+            async def stop_agents() -> dict[str, Any]:
+                return await self.stop_agents_for_close(store, record.run_id)
+
             with Reader(self.env.db_path) as reader:
                 return await close_run(
                     self.env,
@@ -420,7 +448,15 @@ class LoopOps:
                     record,
                     dry_run=params.dry_run,
                     changelog_entry=params.changelog_entry,
+                    stop_agents=None if params.keep_agents else stop_agents,
                 )
+
+    async def stop_agents_for_close(self, store: Any, run_id: str) -> dict[str, Any]:
+        """Stop a run's agents for its close (the run's own status is left to the close:
+        a completed or closing run does not become stopped)."""
+        from metawsm.supervisor.offline import stop_run_offline
+
+        return await stop_run_offline(self.env, store, run_id, reason="run closed")
 
 
 async def record_new_run(

@@ -229,12 +229,20 @@ def merge(*, human: Flag = False, dry_run: Flag = False, target: Target = TARGET
 
 
 @app.command
-def close(*, dry_run: Flag = False, changelog_entry: str = "", target: Target = TARGET) -> int:
-    """Close a completed run: check every gate, merge, and close the tickets.
+def close(
+    *,
+    dry_run: Flag = False,
+    changelog_entry: str = "",
+    keep_agents: Flag = False,
+    target: Target = TARGET,
+) -> int:
+    """Close a completed run: check every gate, stop its agents, merge, and close the tickets.
 
     Gates, in order: doc sync state and revision, ticket docs present in the workspace,
     doc-home repo clean, every repo clean, (bootstrap) brief and validation matching its done
-    criteria, no pending guidance. --dry-run reports every gate and changes nothing.
+    criteria, no pending guidance. --dry-run reports every gate, changes nothing, and exits 1
+    when a gate fails. A close that fails after the gates (a merge conflict) leaves the run
+    completed, to be closed again once the cause is fixed.
 
     Example: metawsm close --ticket T-1 --dry-run
 
@@ -244,8 +252,12 @@ def close(*, dry_run: Flag = False, changelog_entry: str = "", target: Target = 
         Report the gates and what would happen; change nothing.
     changelog_entry
         Changelog entry for the ticket (default: "Closed by metawsm run <id>").
+    keep_agents
+        Leave the run's agents running (by default close stops them).
     """
-    result = target.call("close", dry_run=dry_run, changelog_entry=changelog_entry)
+    result = target.call(
+        "close", dry_run=dry_run, changelog_entry=changelog_entry, keep_agents=keep_agents
+    )
     if target.json_output:
         print_json(result)
     elif result.get("dry_run"):
@@ -255,11 +267,17 @@ def close(*, dry_run: Flag = False, changelog_entry: str = "", target: Target = 
         for action in result["actions"]:
             sys.stdout.write(f"- would {action}\n")
     else:
-        sys.stdout.write(f"Run {result['run_id']} closed.\n")
+        stopped = result.get("agents_stopped", 0)
+        sys.stdout.write(
+            f"Run {result['run_id']} closed"
+            + (f"; {stopped} agent(s) stopped" if stopped else "")
+            + ".\n"
+        )
     if not target.json_output:
         for warning in result.get("docs_warnings", ()):
             sys.stderr.write(f"warning: {warning} (warning-only)\n")
-    return 0
+    # A dry run whose gates fail is a failed check: scripts and CI read the exit status.
+    return 1 if result.get("dry_run") and not result.get("passed", True) else 0
 
 
 signal_app = App(

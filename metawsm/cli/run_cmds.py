@@ -26,7 +26,13 @@ from metawsm.errors import StoreError, UsageError
 from metawsm.hsm import RunStatus
 from metawsm.naming import normalize_tokens, validate_name
 from metawsm.runs.spec import RunRequest, host_load, resolve_run
-from metawsm.status import RunStatusView, RunSummary, render_runs_text, render_status_text
+from metawsm.status import (
+    RunStatusView,
+    RunSummary,
+    render_runs_text,
+    render_status_text,
+    render_statuses_text,
+)
 from metawsm.store.reader import Reader
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.lock import supervisor_is_running
@@ -191,13 +197,15 @@ def submit(
         _print_submitted(result, json_output)
         if result.get("dry_run"):
             return
-        await _follow(core, result["run_id"], quiet=json_output)
+        outcome["status"] = await _follow(core, result["run_id"], quiet=json_output)
 
     from metawsm.supervisor.serve import run_serve  # the actor tree: only when it runs here
 
     policy, db = root.files()
     run_serve(root=env.root, policy=policy, db=db, job=job)
-    return 0 if outcome.get("status", "") != RunStatus.FAILED else 1
+    # The status the run ended in (not the one it had when its plan was submitted): a run
+    # whose agents failed is a failed command.
+    return 1 if outcome.get("status", "") == RunStatus.FAILED else 0
 
 
 def _check_request(env: Environment, request: RunRequest) -> None:
@@ -253,8 +261,9 @@ def _print_submitted(result: dict[str, Any], as_json: bool) -> None:
     sys.stdout.flush()
 
 
-async def _follow(core: ServiceCore, run_id: str, *, quiet: bool) -> None:
-    """Supervise in the foreground until the run ends, printing each change of its state."""
+async def _follow(core: ServiceCore, run_id: str, *, quiet: bool) -> str:
+    """Supervise in the foreground until the run ends, printing each change of its state;
+    return the status it ended in."""
     seen: dict[str, str] = {}
     tick = core.env.policy.supervisor.tick_seconds
     while True:
@@ -262,7 +271,7 @@ async def _follow(core: ServiceCore, run_id: str, *, quiet: bool) -> None:
             record = reader.get_run(run_id)
             agents = reader.list_agents(run_id)
         if record is None:
-            return
+            return ""
         state = {"run": record.status}
         state.update(
             {f"{a.agent_name}@{a.workspace_name}": f"{a.status} gen={a.generation}" for a in agents}
@@ -274,22 +283,33 @@ async def _follow(core: ServiceCore, run_id: str, *, quiet: bool) -> None:
                 sys.stdout.flush()
         seen = state
         if record.status in FINAL:
-            return
+            return record.status
         await anyio.sleep(tick)
 
 
 @app.command
 def status(*, no_diffs: Flag = False, target: Target = TARGET) -> int:
-    """Show a run: status, docs, steps, agents (session, health, generation, host, ages), diffs.
+    """Show a run: status, docs, steps, agents (health, signals, generation, host, ages), and
+    per workspace repo the uncommitted changes, the commits ahead of the base and a diffstat.
+
+    Without --run-id or --ticket, every active run is shown (--json: a list).
 
     Example: metawsm status --ticket T-1
 
     Parameters
     ----------
     no_diffs
-        Skip the per-repo git status (faster).
+        Skip the per-repo git facts (faster).
     """
     data = target.call("status", diffs=not no_diffs)
+    if not target.run_id and not target.ticket:  # every active run
+        views = data.get("runs", [])
+        if target.json_output:
+            print_json(views)
+        else:
+            models = [RunStatusView.model_validate(v) for v in views]
+            sys.stdout.write(render_statuses_text(models))
+        return 0
     if target.json_output:
         print_json(data)
     else:

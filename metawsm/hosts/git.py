@@ -28,7 +28,9 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "FETCH_TIMEOUT",
     "GIT_ENV",
+    "CommitLine",
     "DiffStat",
+    "FileChange",
     "InProgress",
     "MergeTreeResult",
     "StatusEntry",
@@ -37,8 +39,10 @@ __all__ = [
     "branch_delete",
     "checked_out_at",
     "commit_tree",
+    "commits_between",
     "config_get",
     "current_branch",
+    "diff_files",
     "diff_stat",
     "fetch",
     "git",
@@ -99,6 +103,23 @@ class DiffStat:
     insertions: int
     deletions: int
     untracked: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """One file of ``git diff --numstat``; a binary file has no line counts (``None``)."""
+
+    path: str
+    insertions: int | None
+    deletions: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitLine:
+    """One commit as ``git log --oneline`` shows it: abbreviated id and subject."""
+
+    sha: str
+    subject: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,8 +280,17 @@ async def diff_stat(host: Host, repo: str, base: str) -> DiffStat:
         raise ValueError(f"diff_stat: {base!r} names no commit in {repo}")
     merge_base = await git(host, repo, "merge-base", base_sha, "HEAD")
     numstat = await git(host, repo, "diff", "--numstat", "-z", merge_base.stdout.strip(), "--")
-    files = insertions = deletions = 0
-    fields = numstat.stdout.split("\0")
+    changes = _parse_numstat_z(numstat.stdout)
+    files = len(changes)
+    insertions = sum(c.insertions or 0 for c in changes)
+    deletions = sum(c.deletions or 0 for c in changes)
+    untracked = sum(1 for e in await status_short(host, repo, untracked="all") if e.code == "??")
+    return DiffStat(files, insertions, deletions, untracked)
+
+
+def _parse_numstat_z(output: str) -> list[FileChange]:
+    changes: list[FileChange] = []
+    fields = output.split("\0")
     i = 0
     while i < len(fields):
         field = fields[i]
@@ -268,13 +298,48 @@ async def diff_stat(host: Host, repo: str, base: str) -> DiffStat:
         if not field:
             continue
         added, deleted, path = field.split("\t", 2)
-        if path == "":  # a rename: the source and destination paths follow
+        if path == "":  # a rename or copy: the source and destination paths follow
+            path = fields[i + 1] if i + 1 < len(fields) else ""
             i += 2
-        files += 1
-        insertions += int(added) if added != "-" else 0
-        deletions += int(deleted) if deleted != "-" else 0
-    untracked = sum(1 for e in await status_short(host, repo, untracked="all") if e.code == "??")
-    return DiffStat(files, insertions, deletions, untracked)
+        changes.append(
+            FileChange(
+                path,
+                int(added) if added != "-" else None,
+                int(deleted) if deleted != "-" else None,
+            )
+        )
+    return changes
+
+
+async def commits_between(
+    host: Host, repo: str, base: str, head: str = "HEAD", *, limit: int = 20
+) -> tuple[int, list[CommitLine]]:
+    """The commits of ``head`` that ``base`` lacks (``base..head``): how many, and the newest
+    ``limit`` of them (newest first). Pass commit ids or full ref names."""
+    result = await git(
+        host, repo, "log", f"--max-count={max(1, limit)}", "--format=%h%x1f%s",
+        "--end-of-options", f"{base}..{head}", "--",
+    )  # fmt: skip
+    commits = []
+    for line in result.stdout.splitlines():
+        sha, _, subject = line.partition("\x1f")
+        if sha:
+            commits.append(CommitLine(sha, subject))
+    if len(commits) < limit:
+        return len(commits), commits
+    counted = await git(
+        host, repo, "rev-list", "--count", "--end-of-options", f"{base}..{head}", "--"
+    )
+    return int(counted.stdout.strip() or 0), commits
+
+
+async def diff_files(host: Host, repo: str, base: str, head: str = "HEAD") -> list[FileChange]:
+    """The committed changes of ``head`` since it forked from ``base`` (``base...head``, from
+    their merge base): one entry per file. Pass commit ids or full ref names."""
+    result = await git(
+        host, repo, "diff", "--numstat", "-z", "--end-of-options", f"{base}...{head}", "--"
+    )
+    return _parse_numstat_z(result.stdout)
 
 
 async def worktree_add(

@@ -8,7 +8,10 @@ agents for ``iterate``, telling an agent to look at its signal files).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import anyio
 
 from metawsm.errors import MetawsmError, UsageError
 from metawsm.hsm import EntityKind, RunStatus
@@ -65,6 +68,11 @@ async def merge_run(
     return {"run_id": record.run_id, "workspaces": results}
 
 
+StopAgents = Callable[[], Awaitable[dict[str, Any]]]
+"""Stops a run's agents (through their actors when a supervisor drives them); its result
+carries ``agents_stopped``."""
+
+
 async def close_run(
     env: Environment,
     store: WriteHelpers,
@@ -73,12 +81,16 @@ async def close_run(
     *,
     dry_run: bool,
     changelog_entry: str = "",
+    stop_agents: StopAgents | None = None,
 ) -> dict[str, Any]:
-    """The close gates in the original's order, then merge and ticket close.
+    """The close gates in the original's order, then the agents stopped, merge and ticket close.
 
     ``--dry-run`` reports every gate and what would happen, and changes no state (the original
-    moved the run to closed). A failed merge or ticket close leaves the run ``closing``, from
-    which ``close`` runs again.
+    moved the run to closed). Once the gates pass, ``stop_agents`` (when given; ``None`` keeps
+    them, ``--keep-agents``) stops the run's agents, so nothing writes into a workspace while it
+    is merged. A failed merge or ticket close puts the run back to ``completed``, as it was
+    before the close, and raises; ``close`` then runs again once the cause is fixed. (A run
+    left ``closing`` by a supervisor that died mid-close runs again from the merge.)
     """
     if record.status == RunStatus.CLOSED:
         return {"run_id": record.run_id, "status": "closed", "already_closed": True}
@@ -102,11 +114,13 @@ async def close_run(
             "gates": [dataclasses.asdict(g) for g in report],
             "passed": all(g.passed for g in report),
             "actions": [
+                *(["stop the run's agents"] if stop_agents is not None else []),
                 *(f"merge workspace {w}" for w in workspaces),
                 *(f"close ticket {t} {where}: {entry}" for t in spec.tickets),
             ],
         }
     await check_close_gates(ctx)
+    stopped = await stop_agents() if stop_agents is not None else {}
     if record.status != RunStatus.CLOSING:
         await store.transition(
             EntityKind.RUN,
@@ -116,15 +130,34 @@ async def close_run(
             "close started",
             run_id=record.run_id,
         )
-    # The ticket is closed on the workspace branch (a metawsm commit), so main gets it from the
-    # merge; in place only where docs.root lies in no repo of the run (see loop.dochome).
-    on_branch, in_place = await close_tickets_on_branches(env, spec, entry, run_id=record.run_id)
-    merged = await merge_run(
-        env, store, dataclasses.replace(record, status=RunStatus.CLOSING), dry_run=False, human=True
-    )
-    docs = env.docs_provider()
-    for ticket in in_place:
-        await docs.close_ticket(ticket, entry)
+    try:
+        # The ticket is closed on the workspace branch (a metawsm commit), so main gets it from
+        # the merge; in place only where docs.root lies in no repo of the run (loop.dochome).
+        on_branch, in_place = await close_tickets_on_branches(
+            env, spec, entry, run_id=record.run_id
+        )
+        merged = await merge_run(
+            env,
+            store,
+            dataclasses.replace(record, status=RunStatus.CLOSING),
+            dry_run=False,
+            human=True,
+        )
+        docs = env.docs_provider()
+        for ticket in in_place:
+            await docs.close_ticket(ticket, entry)
+    except (MetawsmError, OSError) as exc:
+        reason = exc.message if isinstance(exc, MetawsmError) else str(exc)
+        with anyio.CancelScope(shield=True):
+            await store.transition(
+                EntityKind.RUN,
+                record.run_id,
+                RunStatus.CLOSING,
+                RunStatus.COMPLETED,
+                f"close failed: {reason}",
+                run_id=record.run_id,
+            )
+        raise
     await store.transition(
         EntityKind.RUN,
         record.run_id,
@@ -140,6 +173,7 @@ async def close_run(
         "tickets_closed": list(spec.tickets),
         "tickets_closed_on_branch": on_branch,
         "tickets_closed_in_place": in_place,
+        "agents_stopped": stopped.get("agents_stopped", 0),
     }
 
 

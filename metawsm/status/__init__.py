@@ -10,6 +10,7 @@ Building is pure; only :func:`collect_diffs` touches a host, and a fast status c
 
 from metawsm.status.build import (
     DEFAULT_STALE_WARNING_SECONDS,
+    SIGNAL_EVENT_TYPES,
     AgentKey,
     LiveAgent,
     build_status,
@@ -19,13 +20,23 @@ from metawsm.status.build import (
     summarize,
 )
 from metawsm.status.diffs import collect_diffs, workspace_path
-from metawsm.status.text import one_line, render_runs_text, render_status_text
+from metawsm.status.text import (
+    one_line,
+    render_runs_text,
+    render_status_text,
+    render_statuses_text,
+)
 from metawsm.status.times import format_duration
 from metawsm.status.views import (
+    MAX_COMMIT_LINES,
     MAX_DIFF_LINES,
+    AgentSignalsView,
     AgentView,
+    BranchView,
+    CommitView,
     DocsView,
     DocSyncView,
+    FileStatView,
     GuidanceView,
     RepoDiffView,
     RunStatusView,
@@ -37,11 +48,17 @@ from metawsm.status.views import (
 
 __all__ = [
     "DEFAULT_STALE_WARNING_SECONDS",
+    "MAX_COMMIT_LINES",
     "MAX_DIFF_LINES",
+    "SIGNAL_EVENT_TYPES",
     "AgentKey",
+    "AgentSignalsView",
     "AgentView",
+    "BranchView",
+    "CommitView",
     "DocSyncView",
     "DocsView",
+    "FileStatView",
     "GuidanceView",
     "LiveAgent",
     "RepoDiffView",
@@ -59,6 +76,7 @@ __all__ = [
     "parse_spec",
     "render_runs_text",
     "render_status_text",
+    "render_statuses_text",
     "summarize",
     "workspace_path",
 ]

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from metawsm.hsm import RunStatus, StepStatus
+from metawsm.hsm import AgentStatus, HealthState, RunStatus, StepStatus
 from metawsm.status.times import age_seconds, parse_stamp, rfc3339, stamp_of_epoch
 from metawsm.status.views import (
+    AgentSignalsView,
     AgentView,
     DocsView,
     DocSyncView,
@@ -30,6 +31,7 @@ from metawsm.store.db import format_utc
 from metawsm.store.records import (
     AgentRecord,
     DocSyncRecord,
+    EventRecord,
     GuidanceRecord,
     RunRecord,
     StepRecord,
@@ -37,6 +39,7 @@ from metawsm.store.records import (
 
 __all__ = [
     "DEFAULT_STALE_WARNING_SECONDS",
+    "SIGNAL_EVENT_TYPES",
     "AgentKey",
     "LiveAgent",
     "build_status",
@@ -120,17 +123,21 @@ def build_status(
     live: Mapping[AgentKey, LiveAgent] | None = None,
     diffs: Sequence[WorkspaceDiffView] | None = None,
     stale_warning_seconds: int = DEFAULT_STALE_WARNING_SECONDS,
+    agent_events: Sequence[EventRecord] = (),
 ) -> RunStatusView:
     """The status of ``run``.
 
     ``spec`` is the parsed ``spec_json`` (parsed here when omitted). ``live`` overrides the
     stored agent rows with the supervisor's memory; without it the rows are shown as stored.
     ``diffs=None`` means diffs were not collected (the view's ``diffs`` is then ``None``).
-    Only pending guidance is listed. ``now`` must be an aware datetime.
+    Only pending guidance is listed. ``agent_events`` are the run's ``completion`` and
+    ``validation`` events (:data:`SIGNAL_EVENT_TYPES`), from which each agent's signals are
+    told. ``now`` must be an aware datetime.
     """
     spec = parse_spec(run.spec_json) if spec is None else spec
     tickets = _tickets(run, spec)
     live = live or {}
+    pending = [g for g in guidance if g.status == GUIDANCE_PENDING]
     return RunStatusView(
         run_id=run.run_id,
         status=run.status,
@@ -143,7 +150,10 @@ def build_status(
         docs=_docs(spec, doc_states, now, stale_warning_seconds),
         steps=[_step(step) for step in sorted(steps, key=lambda s: s.step_index)],
         step_counts=_count_steps(steps),
-        agents=[_agent(row, live.get((row.agent_name, row.workspace_name)), now) for row in agents],
+        agents=[
+            _agent(row, live.get((row.agent_name, row.workspace_name)), now, agent_events, pending)
+            for row in agents
+        ],
         diffs=None if diffs is None else list(diffs),
         guidance=[
             _guidance(g)
@@ -201,7 +211,60 @@ def _count_steps(steps: Sequence[StepRecord]) -> StepCounts:
     )
 
 
-def _agent(row: AgentRecord, live: LiveAgent | None, now: datetime) -> AgentView:
+#: What "healthy" means for an agent that is not running: a health written before it stopped
+#: (or by an older metawsm) must not say an agent nobody runs is well.
+_HEALTH_WHEN_NOT_RUNNING = {
+    AgentStatus.PENDING: HealthState.UNKNOWN,
+    AgentStatus.STOPPING: HealthState.IDLE,
+    AgentStatus.STOPPED: HealthState.IDLE,
+    AgentStatus.DEAD: HealthState.DEAD,
+    AgentStatus.FAILED: HealthState.DEAD,
+}
+
+
+def agent_health(status: str, health: str) -> str:
+    """``health``, except that an agent that is not running is never ``healthy``."""
+    if health == HealthState.HEALTHY and status in _HEALTH_WHEN_NOT_RUNNING:
+        return _HEALTH_WHEN_NOT_RUNNING[AgentStatus(status)].value
+    return health
+
+
+#: The events an agent's signals are recorded as (by the agent actor, when it takes a file).
+SIGNAL_EVENT_TYPES = ("completion", "validation")
+
+
+def _signals(
+    row: AgentRecord,
+    generation: int,
+    events: Sequence[EventRecord],
+    pending: Sequence[GuidanceRecord],
+) -> AgentSignalsView:
+    entity = f"{row.agent_name}@{row.workspace_name}"  # store.ops.agent_entity_id
+    complete = False
+    validation: str | None = None
+    for event in events:  # in sequence order: the last validation wins
+        if event.entity_id != entity or event.generation != generation:
+            continue
+        if event.event_type == "completion":
+            complete = True
+        elif event.event_type == "validation":
+            first = event.message.split(" ", 1)[0]
+            validation = first.removeprefix("status=") if first.startswith("status=") else "?"
+    questions = sum(
+        1
+        for g in pending
+        if (g.agent_name, g.workspace_name) == (row.agent_name, row.workspace_name)
+    )
+    return AgentSignalsView(guidance_pending=questions, complete=complete, validation=validation)
+
+
+def _agent(
+    row: AgentRecord,
+    live: LiveAgent | None,
+    now: datetime,
+    events: Sequence[EventRecord] = (),
+    pending: Sequence[GuidanceRecord] = (),
+) -> AgentView:
     last_activity = _or_none(row.last_activity_at)
     last_progress = _or_none(row.last_progress_at)
     status, health = row.status, row.health_state
@@ -217,7 +280,7 @@ def _agent(row: AgentRecord, live: LiveAgent | None, now: datetime) -> AgentView
         workspace=row.workspace_name,
         session=row.session_name,
         status=status,
-        health=health,
+        health=agent_health(status, health),
         generation=generation,
         host=row.host,
         restarts=restarts,
@@ -227,6 +290,7 @@ def _agent(row: AgentRecord, live: LiveAgent | None, now: datetime) -> AgentView
         last_progress=last_progress,
         progress_age_seconds=age_seconds(now, last_progress),
         alive=alive,
+        signals=_signals(row, generation, events, pending),
     )
 
 

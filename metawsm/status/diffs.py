@@ -1,10 +1,13 @@
-"""Uncommitted changes of a run's workspaces, for the ``Diffs:`` part of status.
+"""The changes of a run's workspaces, for the ``Diffs:`` part of status.
 
 This is on the status path, so it is cheap: one ``git status`` per repo (``--porcelain``, with
 ``GIT_OPTIONAL_LOCKS=0`` so it never takes the agent's index lock), run a few at a time, each
-bounded by a timeout. The commits-since-base line counts cost more git calls and are only
-collected when asked for (``with_stat``). Errors are reported per repo (or per workspace) in
-the views, never raised: one broken worktree must not hide the others.
+bounded by a timeout. With ``with_branch`` (what ``status`` asks for) each repo also gets the
+review material of :mod:`metawsm.status.review`: the commits its branch has beyond the base
+and the diffstat of ``base...HEAD`` (three more git calls). The lines-since-fork counts that
+include uncommitted changes are only collected when asked for (``with_stat``). Errors are
+reported per repo (or per workspace) in the views, never raised: one broken worktree must not
+hide the others.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import anyio
 from metawsm.hosts import git as gitops
 from metawsm.hosts.base import Host
 from metawsm.hosts.errors import CommandFailed, HostError
-from metawsm.status.views import MAX_DIFF_LINES, RepoDiffView, WorkspaceDiffView
+from metawsm.status.review import branch_review
+from metawsm.status.views import MAX_DIFF_LINES, BranchView, RepoDiffView, WorkspaceDiffView
 
 __all__ = ["DEFAULT_DIFF_TIMEOUT", "collect_diffs", "workspace_path"]
 
@@ -62,6 +66,7 @@ async def collect_diffs(
     base_branch: str = "main",
     *,
     with_stat: bool = False,
+    with_branch: bool = False,
     timeout: float = DEFAULT_DIFF_TIMEOUT,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[WorkspaceDiffView]:
@@ -78,7 +83,12 @@ async def collect_diffs(
     async def look_at_repo(ws: str, repo: str, path: str) -> None:
         async with limiter:
             results[(ws, repo)] = await _repo_diff(
-                host, repo, path, base_branch if with_stat else None, timeout
+                host,
+                repo,
+                path,
+                base_branch if with_stat else None,
+                timeout,
+                branch_base=base_branch if with_branch else None,
             )
 
     async def look_at_workspace(ws: str, repos: Mapping[str, str], root: str) -> None:
@@ -119,7 +129,13 @@ async def collect_diffs(
 
 
 async def _repo_diff(
-    host: Host, repo: str, path: str, base: str | None, timeout: float
+    host: Host,
+    repo: str,
+    path: str,
+    base: str | None,
+    timeout: float,
+    *,
+    branch_base: str | None = None,
 ) -> RepoDiffView:
     try:
         with anyio.fail_after(timeout):
@@ -141,6 +157,13 @@ async def _repo_diff(
             stat_error = f"git diff timed out after {timeout:g}s"
         except (HostError, OSError, ValueError) as exc:
             stat_error = _error_text(exc)
+    branch = None
+    if branch_base is not None:
+        try:
+            with anyio.fail_after(timeout):
+                branch = await branch_review(host, path, branch_base)
+        except TimeoutError:
+            branch = BranchView(base=branch_base, error=f"git log timed out after {timeout:g}s")
     return RepoDiffView(
         repo=repo,
         path=path,
@@ -150,4 +173,5 @@ async def _repo_diff(
         deletions=deletions,
         lines=[status_line(e) for e in entries[:MAX_DIFF_LINES]],
         stat_error=stat_error,
+        branch=branch,
     )

@@ -10,7 +10,14 @@ script written against the original still reads our text:
 * each agent line ends with ``generation=``, ``host=``, ``restarts=`` and ``exit=``, more
   ``key=value`` fields after the original ones;
 * running and failed steps are listed, indented, under the ``Steps:`` count line;
-* a repo diff line may end with ``insertions=`` and ``deletions=`` (after ``files=``).
+* a repo diff line may end with ``insertions=`` and ``deletions=`` (after ``files=``);
+* under a repo's ``git status`` lines, the review material of its branch (indented further):
+  ``ahead of <base>: <n> commit(s)`` with one line per commit, then
+  ``diffstat <base>...HEAD: <n> file(s), +<added> -<removed>`` with one line per file;
+* each agent line ends with ``signals=`` (``guidance:<n>``, ``complete``,
+  ``validation:<status>``, comma-separated, or ``-``).
+
+With no selector, ``status`` prints every active run's text, one after the other.
 
 Free text (questions, errors) is folded onto one line so it cannot end a section early.
 """
@@ -23,6 +30,7 @@ from metawsm.hsm import StepStatus
 from metawsm.status.times import format_duration, short_stamp
 from metawsm.status.views import (
     AgentView,
+    BranchView,
     DocsView,
     ForumStatusView,
     RunStatusView,
@@ -31,7 +39,7 @@ from metawsm.status.views import (
     WorkspaceDiffView,
 )
 
-__all__ = ["one_line", "render_runs_text", "render_status_text"]
+__all__ = ["one_line", "render_runs_text", "render_status_text", "render_statuses_text"]
 
 _UNKNOWN = "unknown"
 
@@ -150,7 +158,48 @@ def _workspace_diff(workspace: WorkspaceDiffView) -> list[str]:
         lines += [f"      {entry}" for entry in repo.lines]
         if repo.files > len(repo.lines):
             lines.append(f"      ... ({repo.files - len(repo.lines)} more)")
+        if repo.branch is not None:
+            lines += _branch(repo.branch)
     return lines
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _branch(branch: BranchView) -> list[str]:
+    if branch.error:
+        return [f"      branch error={one_line(branch.error)}"]
+    lines = [f"      ahead of {branch.base}: {_plural(branch.ahead, 'commit')}"]
+    lines += [f"        {c.sha} {one_line(c.subject)}" for c in branch.commits]
+    if branch.ahead > len(branch.commits):
+        lines.append(f"        ... ({branch.ahead - len(branch.commits)} more)")
+    lines.append(
+        f"      diffstat {branch.base}...HEAD: {_plural(branch.files, 'file')},"
+        f" +{branch.insertions} -{branch.deletions}"
+    )
+    for change in branch.stat:
+        counts = (
+            "binary"
+            if change.insertions is None or change.deletions is None
+            else f"+{change.insertions} -{change.deletions}"
+        )
+        lines.append(f"        {change.path} | {counts}")
+    if branch.files > len(branch.stat):
+        lines.append(f"        ... ({branch.files - len(branch.stat)} more)")
+    return lines
+
+
+def _signals(agent: AgentView) -> str:
+    signals = agent.signals
+    marks = []
+    if signals.guidance_pending:
+        marks.append(f"guidance:{signals.guidance_pending}")
+    if signals.complete:
+        marks.append("complete")
+    if signals.validation is not None:
+        marks.append(f"validation:{one_line(signals.validation) or '?'}")
+    return ",".join(marks) or "-"
 
 
 def _notable_steps(steps: Sequence[StepView]) -> list[str]:
@@ -178,8 +227,15 @@ def _agent(agent: AgentView) -> str:
         f" last_progress={short_stamp(agent.last_progress)}"
         f" progress_age={_age(agent.progress_age_seconds)}"
         f" generation={agent.generation} host={agent.host} restarts={agent.restarts}"
-        f" exit={exit_text}"
+        f" exit={exit_text} signals={_signals(agent)}"
     )
+
+
+def render_statuses_text(views: Sequence[RunStatusView]) -> str:
+    """Every active run's status (``status`` with no selector), a blank line between runs."""
+    if not views:
+        return "No active runs.\nSee finished ones with: metawsm runs --all\n"
+    return "\n".join(render_status_text(view) for view in views)
 
 
 def render_runs_text(runs: Sequence[RunSummary]) -> str:

@@ -12,10 +12,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "MAX_COMMIT_LINES",
+    "MAX_STAT_FILES",
+    "AgentSignalsView",
     "AgentView",
+    "BranchView",
+    "CommitView",
     "DocEndpointView",
     "DocSyncView",
     "DocsView",
+    "FileStatView",
     "GuidanceView",
     "RepoDiffView",
     "RunStatusView",
@@ -27,10 +33,23 @@ __all__ = [
 
 #: At most this many ``git status`` lines per repo are kept (the original's limit).
 MAX_DIFF_LINES = 8
+#: At most this many commits (newest first) and diffstat files per repo are listed.
+MAX_COMMIT_LINES = 20
+MAX_STAT_FILES = 20
 
 
 class _View(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AgentSignalsView(_View):
+    """What the agent's current generation has signalled (older generations do not count)."""
+
+    guidance_pending: int = Field(0, description="Questions of this agent nobody answered yet.")
+    complete: bool = Field(False, description="It signalled implementation-complete.")
+    validation: str | None = Field(
+        None, description="The status of its last validation result (passed, failed...)."
+    )
 
 
 class AgentView(_View):
@@ -52,6 +71,7 @@ class AgentView(_View):
     alive: bool | None = Field(
         None, description="Whether the pane is alive; None when no supervisor is watching."
     )
+    signals: AgentSignalsView = Field(default_factory=AgentSignalsView)
 
 
 class StepView(_View):
@@ -116,8 +136,43 @@ class DocsView(_View):
     warnings: list[str] = Field(default_factory=list)
 
 
+class CommitView(_View):
+    """One commit of the workspace branch."""
+
+    sha: str = Field(description="The abbreviated commit id.")
+    subject: str
+
+
+class FileStatView(_View):
+    """One file of a diffstat (binary files have no line counts)."""
+
+    path: str
+    insertions: int | None = None
+    deletions: int | None = None
+
+
+class BranchView(_View):
+    """What the workspace branch holds that its base does not: the review material.
+
+    ``commits`` are ``base..HEAD`` (newest first, at most ``MAX_COMMIT_LINES``; ``ahead`` counts
+    them all); the diffstat is ``base...HEAD``, committed changes since the fork.
+    """
+
+    base: str
+    ahead: int = 0
+    commits: list[CommitView] = Field(default_factory=list)
+    files: int = 0
+    insertions: int = 0
+    deletions: int = 0
+    stat: list[FileStatView] = Field(
+        default_factory=list, description=f"The first {MAX_STAT_FILES} files of the diffstat."
+    )
+    error: str | None = Field(None, description="The branch could not be compared.")
+
+
 class RepoDiffView(_View):
-    """The uncommitted changes of one repo of a workspace (``git status``)."""
+    """One repo of a workspace: uncommitted changes (``git status``) and, when collected, what
+    its branch holds beyond the base (``branch``)."""
 
     repo: str
     path: str
@@ -130,6 +185,9 @@ class RepoDiffView(_View):
     )
     error: str | None = Field(None, description="git status failed; the other facts are unset.")
     stat_error: str | None = Field(None, description="Only the line counts failed.")
+    branch: BranchView | None = Field(
+        None, description="Commits and diffstat against the base; None when not collected."
+    )
 
 
 class WorkspaceDiffView(_View):

@@ -11,7 +11,7 @@ writes, and a reader sees every committed write anyway.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import ParamSpec, TypeVar
@@ -125,6 +125,19 @@ class Reader:
                 "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
                 (run_id, after_id, limit),
             ).fetchall()
+        return [_record(EventRecord, row) for row in rows]
+
+    def list_agent_events(self, run_id: str, event_types: Sequence[str]) -> list[EventRecord]:
+        """A run's agent events of the given types (``completion``, ``validation``...), in
+        sequence order: what status needs, without reading every event of a long run."""
+        if not event_types:
+            return []
+        marks = ", ".join("?" for _ in event_types)
+        rows = self.conn.execute(
+            "SELECT * FROM events WHERE run_id = ? AND entity_type = 'agent'"
+            f" AND event_type IN ({marks}) ORDER BY id",
+            (run_id, *event_types),
+        ).fetchall()
         return [_record(EventRecord, row) for row in rows]
 
     def list_guidance(self, run_id: str, *, pending_only: bool = False) -> list[GuidanceRecord]:

@@ -555,6 +555,8 @@ class AgentActor(Actor[AgentMessage]):
                 return
         self._deferred_stop = None
         self.alive = False
+        self.health = HealthState.IDLE.value  # a stopped agent is not "healthy"
+        await self._write_health()
         if self.status in LIVE:
             await self._transition(AgentStatus.STOPPING, reason)
         if self.status != AgentStatus.STOPPED:

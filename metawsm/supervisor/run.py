@@ -34,7 +34,14 @@ from actors import (
 )
 from metawsm.errors import MetawsmError
 from metawsm.hosts import LocalHost
-from metawsm.hsm import AgentStatus, EntityKind, RunStatus, StepStatus, can_transition
+from metawsm.hsm import (
+    AgentStatus,
+    EntityKind,
+    HealthState,
+    RunStatus,
+    StepStatus,
+    can_transition,
+)
 from metawsm.loop.bootstrap import Brief
 from metawsm.loop.dochome import brief_from_row, docs_repo_of_run, seed_workspace_docs
 from metawsm.loop.gates import read_run_brief
@@ -782,6 +789,18 @@ async def stop_agent_offline(
     if not force:
         await env.tmux_for(row.host).kill_session(row.session_name)
     entity = ops.agent_entity_id(row.agent_name, row.workspace_name)
+    if row.health_state == HealthState.HEALTHY:  # a stopped agent is not "healthy"
+        await store.write(
+            ops.update_agent_health(
+                row.run_id,
+                row.agent_name,
+                row.workspace_name,
+                health_state=HealthState.IDLE,
+                last_activity_at=row.last_activity_at,
+                last_progress_at=row.last_progress_at,
+                last_exit_status=row.last_exit_status,
+            )
+        )
     status = row.status
     if status in (AgentStatus.RUNNING, AgentStatus.IDLE, AgentStatus.STALLED):
         await store.transition(

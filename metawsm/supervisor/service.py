@@ -299,6 +299,17 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
         )
         return {**result, **restarted}
 
+    async def stop_agents_for_close(self, store: Any, run_id: str) -> dict[str, Any]:
+        # Through the run's controller when it drives the run: killing a session under a live
+        # agent actor would read as a crash and be restarted.
+        if self.runs_sup.child_spec(run_id) is not None:
+            ref = await self.controller(run_id)
+            result: dict[str, Any] = await ref.request(
+                StopRun("run closed"), timeout=CONTROL_TIMEOUT
+            )
+            return result
+        return await stop_run_offline(self.env, self.store, run_id, reason="run closed")
+
     # -- docs federation (answers from the federation's snapshot in memory) -------------------
 
     async def docs(self, params: DocsParams) -> dict[str, Any]:
@@ -319,6 +330,8 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
     async def close(self, params: CloseParams) -> dict[str, Any]:
         """Close as offline, plus a warning per stale workspace docs index (never a block)."""
         result = await super().close(params)
+        if result.get("status") == RunStatus.CLOSED and not params.keep_agents:
+            await self.retire(result["run_id"])  # its agents are stopped: nothing to drive
         if self.federation is not None:
             spec = self.parsed_spec(self._record(params))
             workspaces = set(spec.get("workspaces", {}).values())

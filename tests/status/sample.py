@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from metawsm.status import RepoDiffView, WorkspaceDiffView
+from metawsm.status import (
+    BranchView,
+    CommitView,
+    FileStatView,
+    RepoDiffView,
+    WorkspaceDiffView,
+)
 from metawsm.store.records import (
     AgentRecord,
     DocSyncRecord,
+    EventRecord,
     GuidanceRecord,
     RunRecord,
     StepRecord,
@@ -147,9 +154,54 @@ DIFFS = [
                 files=10,
                 lines=[f"?? new-{i}.txt" for i in range(7)] + [" M README.md"],
             ),
-            RepoDiffView(repo="web", path="/w/ws-a/web", clean=True),
+            RepoDiffView(
+                repo="web",
+                path="/w/ws-a/web",
+                clean=True,
+                branch=BranchView(
+                    base="main",
+                    ahead=23,
+                    commits=[CommitView(sha="abc1234", subject="T: page\n(cached)")]
+                    + [CommitView(sha=f"{i:07x}", subject=f"step {i}") for i in range(19)],
+                    files=2,
+                    insertions=12,
+                    deletions=1,
+                    stat=[
+                        FileStatView(path="page.html", insertions=12, deletions=1),
+                        FileStatView(path="logo.png"),
+                    ],
+                ),
+            ),
             RepoDiffView(repo="api", path="/w/ws-a/api", clean=False, error="fatal: bad\nrepo"),
         ],
     ),
     WorkspaceDiffView(workspace="ws-b", path="/w/ws-b", error="workspace folder missing: /w/ws-b"),
+]
+
+
+def _event(
+    event_id: int, entity: str, event_type: str, message: str, generation: int
+) -> EventRecord:
+    return EventRecord(
+        id=event_id,
+        run_id=RUN_ID,
+        entity_type="agent",
+        entity_id=entity,
+        event_type=event_type,
+        from_state="",
+        to_state="",
+        message=message,
+        created_at="2026-02-08T00:30:00.000000Z",
+        generation=generation,
+    )
+
+
+#: The agents' signal events: coder's generation 1 completed and failed validation; its
+#: current generation (2) completed and passed. The reviewer signalled nothing.
+AGENT_EVENTS = [
+    _event(10, "coder@ws-a", "completion", "v1 done", 1),
+    _event(11, "coder@ws-a", "validation", "status=failed done_criteria=make test", 1),
+    _event(20, "coder@ws-a", "completion", "v2 done", 2),
+    _event(21, "coder@ws-a", "validation", "status=failed done_criteria=make test", 2),
+    _event(22, "coder@ws-a", "validation", "status=passed done_criteria=make test", 2),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from metawsm.status import (
 )
 from metawsm.store.records import DocSyncRecord
 from tests.status.sample import (
+    AGENT_EVENTS,
     AGENTS,
     DIFFS,
     DOC_STATES,
@@ -241,3 +243,49 @@ def test_summary_of_a_run() -> None:
         "agents": 2,
         "last_message": "agent coder@ws-a asked for guidance",
     }
+
+
+def test_an_agent_that_is_not_running_is_never_shown_healthy() -> None:
+    # A row whose health was written while the agent ran, then stopped (or killed).
+    rows = [
+        replace(AGENTS[0], status=status, health_state="healthy")
+        for status in ("stopped", "stopping", "dead", "failed", "pending")
+    ]
+    view = build_status(
+        run_record(), STEPS, rows, DOC_STATES, GUIDANCE, now=NOW, supervisor_up=False
+    )
+    assert [a.health for a in view.agents] == ["idle", "idle", "dead", "dead", "unknown"]
+    live = {("coder", "ws-a"): LiveAgent(status="stopped", health="healthy", generation=2)}
+    view = build_status(
+        run_record(), STEPS, AGENTS[:1], DOC_STATES, GUIDANCE, now=NOW, supervisor_up=True,
+        live=live,
+    )  # fmt: skip
+    assert view.agents[0].health == "idle"
+    # A running agent keeps what its observation said.
+    assert build().agents[0].health == "stalled"
+
+
+def test_each_agent_shows_the_signals_of_its_current_generation() -> None:
+    view = build(agent_events=AGENT_EVENTS)
+    coder, reviewer = view.agents
+    assert coder.signals.model_dump() == {
+        "guidance_pending": 1,
+        "complete": True,
+        "validation": "passed",  # the last one of generation 2
+    }
+    assert reviewer.signals.model_dump() == {
+        "guidance_pending": 0,
+        "complete": False,
+        "validation": None,
+    }
+    # After a restart (generation 3) nothing is in yet.
+    restarted = build_status(
+        run_record(), STEPS, [replace(AGENTS[0], generation=3)], DOC_STATES, [], now=NOW,
+        supervisor_up=False, agent_events=AGENT_EVENTS,
+    )  # fmt: skip
+    assert restarted.agents[0].signals.model_dump() == {
+        "guidance_pending": 0,
+        "complete": False,
+        "validation": None,
+    }
+    assert "signals" in json.loads(view.model_dump_json())["agents"][0]

@@ -9,7 +9,13 @@ import anyio
 import pytest
 
 from metawsm.hosts import CommandResult, LocalHost
-from metawsm.status import build_status, collect_diffs, render_status_text, workspace_path
+from metawsm.status import (
+    MAX_COMMIT_LINES,
+    build_status,
+    collect_diffs,
+    render_status_text,
+    workspace_path,
+)
 from tests.helpers.git import RepoFactory, git_out
 from tests.status.sample import NOW, run_record
 
@@ -157,3 +163,64 @@ def test_workspace_path_is_the_folder_holding_the_repos() -> None:
     assert workspace_path({"api": "/w/ws/api/"}) == "/w/ws"
     assert workspace_path({}) is None
     assert workspace_path({"a": "/w/a", "b": "rel/b"}) is None
+
+
+async def test_branch_review_lists_commits_ahead_and_the_diffstat_of_base_dot_dot_dot_head(
+    workspaces_root: Path,
+) -> None:
+    ws = make_workspace(workspaces_root, "ws-a", "api")
+    repo = Path(ws["api"])
+    factory = RepoFactory(repo.parent)
+    git_out(repo, "switch", "--quiet", "-c", "task/ws-a")
+    factory.commit(repo, "T-1: cache", {"cache.py": "CACHE = {}\n"})
+    factory.commit(repo, "T-1: more\n\nbody text", {"cache.py": "CACHE = {}\nTTL = 5\n"})
+    (repo / "logo.bin").write_bytes(b"\0\1\2")
+    git_out(repo, "add", "logo.bin")
+    git_out(repo, "commit", "-q", "-m", "T-1: logo")
+    # main moves on after the fork: base...HEAD leaves its change out.
+    git_out(repo, "switch", "--quiet", "main")
+    factory.commit(repo, "operator: readme", {"README.md": "# changed on main\n"})
+    git_out(repo, "switch", "--quiet", "task/ws-a")
+    write_files(repo, {"scratch.txt": "uncommitted\n"})
+
+    [view] = await collect_diffs(LocalHost(), {"ws-a": ws}, "main", with_branch=True)
+    api = view.repos[0]
+    assert (api.clean, api.lines) == (False, ["?? scratch.txt"])  # uncommitted, beside
+    branch = api.branch
+    assert branch is not None and branch.error is None
+    assert branch.base == "main" and branch.ahead == 3
+    assert [c.subject for c in branch.commits] == ["T-1: logo", "T-1: more", "T-1: cache"]
+    assert all(len(c.sha) >= 7 for c in branch.commits)
+    assert (branch.files, branch.insertions, branch.deletions) == (2, 2, 0)
+    assert {(f.path, f.insertions, f.deletions) for f in branch.stat} == {
+        ("cache.py", 2, 0),
+        ("logo.bin", None, None),
+    }
+    text = render_status_text(
+        build_status(run_record(), [], [], [], [], now=NOW, supervisor_up=False, diffs=[view])
+    )
+    assert "      ahead of main: 3 commits\n" in text
+    assert f"        {branch.commits[0].sha} T-1: logo\n" in text
+    assert "      diffstat main...HEAD: 2 files, +2 -0\n" in text
+    assert "        logo.bin | binary\n" in text
+
+
+async def test_branch_review_counts_past_the_listed_commits_and_reports_a_missing_base(
+    workspaces_root: Path,
+) -> None:
+    ws = make_workspace(workspaces_root, "ws-a", "api")
+    repo = Path(ws["api"])
+    factory = RepoFactory(repo.parent)
+    git_out(repo, "switch", "--quiet", "-c", "task/ws-a")
+    for i in range(MAX_COMMIT_LINES + 3):
+        factory.commit(repo, f"step {i}", {"n.txt": f"{i}\n"})
+    [view] = await collect_diffs(LocalHost(), {"ws-a": ws}, "main", with_branch=True)
+    branch = view.repos[0].branch
+    assert branch is not None
+    assert (branch.ahead, len(branch.commits)) == (MAX_COMMIT_LINES + 3, MAX_COMMIT_LINES)
+    assert branch.commits[0].subject == f"step {MAX_COMMIT_LINES + 2}"  # newest first
+
+    [missing] = await collect_diffs(LocalHost(), {"ws-a": ws}, "trunk", with_branch=True)
+    api = missing.repos[0]
+    assert api.error is None and api.clean  # the git status facts stay
+    assert api.branch is not None and api.branch.error == 'base branch "trunk" not found'

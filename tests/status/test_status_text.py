@@ -13,7 +13,16 @@ from metawsm.status import (
     render_runs_text,
     render_status_text,
 )
-from tests.status.sample import AGENTS, DIFFS, DOC_STATES, GUIDANCE, NOW, STEPS, run_record
+from tests.status.sample import (
+    AGENT_EVENTS,
+    AGENTS,
+    DIFFS,
+    DOC_STATES,
+    GUIDANCE,
+    NOW,
+    STEPS,
+    run_record,
+)
 from tests.status.watch_parser import parse_watch_snapshot
 
 GOLDEN = """\
@@ -46,6 +55,31 @@ Diffs:
        M README.md
       ... (2 more)
     * web clean
+      ahead of main: 23 commits
+        abc1234 T: page (cached)
+        0000000 step 0
+        0000001 step 1
+        0000002 step 2
+        0000003 step 3
+        0000004 step 4
+        0000005 step 5
+        0000006 step 6
+        0000007 step 7
+        0000008 step 8
+        0000009 step 9
+        000000a step 10
+        000000b step 11
+        000000c step 12
+        000000d step 13
+        000000e step 14
+        000000f step 15
+        0000010 step 16
+        0000011 step 17
+        0000012 step 18
+        ... (3 more)
+      diffstat main...HEAD: 2 files, +12 -1
+        page.html | +12 -1
+        logo.png | binary
     * api error=fatal: bad repo
   - ws-b error=workspace folder missing: /w/ws-b
 Steps: total=6 done=2 running=1 pending=2 failed=1
@@ -54,9 +88,11 @@ Steps: total=6 done=2 running=1 pending=2 failed=1
 Agents:
   - coder@ws-a session=coder-ws-a status=stalled health=stalled \
 last_activity=2026-02-07T23:57:57Z activity_age=1h2m2s last_progress=2026-02-08T00:59:15Z \
-progress_age=45s generation=2 host=local restarts=1 exit=1
-  - reviewer@ws-a session=reviewer-ws-a status=pending health=healthy last_activity=- \
-activity_age=- last_progress=- progress_age=- generation=1 host=local restarts=0 exit=-
+progress_age=45s generation=2 host=local restarts=1 exit=1 \
+signals=guidance:1,complete,validation:passed
+  - reviewer@ws-a session=reviewer-ws-a status=pending health=unknown last_activity=- \
+activity_age=- last_progress=- progress_age=- generation=1 host=local restarts=0 exit=- \
+signals=-
 """
 
 ORIGINAL_EXAMPLE = """\
@@ -93,6 +129,7 @@ def sample_text(status: str = "awaiting_guidance") -> str:
         now=NOW,
         supervisor_up=False,
         diffs=DIFFS,
+        agent_events=AGENT_EVENTS,
     )
     return render_status_text(view)
 
