@@ -204,7 +204,9 @@ def merge(*, human: Flag = False, dry_run: Flag = False, target: Target = TARGET
     """Merge each workspace branch into the base branch of each repo's clone.
 
     All or nothing per workspace: a conflict in any repo merges nothing and names the files.
-    Requires --human (automated merge is disabled) unless --dry-run.
+    Requires --human (automated merge is disabled) unless --dry-run, which lists the commits
+    each repo would receive and the conflicts git merge-tree predicts, changes nothing, and
+    exits 1 when a conflict is predicted.
 
     Example: metawsm merge --ticket T-1 --human
 
@@ -216,8 +218,14 @@ def merge(*, human: Flag = False, dry_run: Flag = False, target: Target = TARGET
         Print what would be merged.
     """
     result = target.call("merge", human=human, dry_run=dry_run)
-    if target.json_output or result.get("dry_run"):
-        report(result, target.json_output, "")
+    if target.json_output:
+        print_json(result)
+    elif result.get("dry_run"):
+        for action in result.get("actions", []):
+            sys.stdout.write(("  " if action.startswith(" ") else "- ") + action.strip() + "\n")
+    if result.get("dry_run"):
+        return 1 if result.get("conflicts") else 0
+    if target.json_output:
         return 0
     for workspace, repos in result["workspaces"].items():
         for repo in repos:

@@ -51,11 +51,7 @@ async def merge_run(
     if not names:
         raise MetawsmError(f"run {record.run_id} has no workspaces to merge")
     if dry_run:
-        return {
-            "run_id": record.run_id,
-            "dry_run": True,
-            "actions": [f"merge workspace {n} into {spec.base_branch}" for n in names],
-        }
+        return await preview_merge(env, record.run_id, names, spec.base_branch, host=spec.host)
     provider = env.workspace_provider(spec.host)
     results: dict[str, list[dict[str, Any]]] = {}
     for name in names:
@@ -71,6 +67,58 @@ async def merge_run(
 StopAgents = Callable[[], Awaitable[dict[str, Any]]]
 """Stops a run's agents (through their actors when a supervisor drives them); its result
 carries ``agents_stopped``."""
+
+
+async def preview_merge(
+    env: Environment, run_id: str, names: list[str], base_branch: str, *, host: str = "local"
+) -> dict[str, Any]:
+    """What ``merge`` would do, changing nothing: per workspace and repo the commits the base
+    would receive and the conflicts ``git merge-tree`` predicts (a conflict in any repo of a
+    workspace means nothing of that workspace would merge)."""
+    from metawsm.status.review import preview_repo
+
+    provider = env.workspace_provider(host)
+    workspaces: dict[str, list[dict[str, Any]]] = {}
+    actions: list[str] = []
+    for name in names:
+        workspace = await provider.info(name)
+        if workspace is None:
+            workspaces[name] = []
+            actions.append(f"workspace {name}: not found; nothing to merge")
+            continue
+        base = workspace.base_branch or base_branch
+        previews = [
+            await preview_repo(provider.host, repo, path, base)
+            for repo, path in workspace.repos.items()
+        ]
+        workspaces[name] = [dataclasses.asdict(p) for p in previews]
+        blocked = any(p.status in ("conflict", "error") for p in previews)
+        for p in previews:
+            if p.status == "would_merge":
+                what = f"{p.ahead} commit(s) into {p.base}"
+                if blocked:
+                    what += " (held back: another repo of the workspace cannot merge)"
+                actions.append(f"workspace {name} repo {p.repo}: merge {what}")
+                actions += [f"    {line}" for line in p.commits]
+                if p.ahead > len(p.commits):
+                    actions.append(f"    ... ({p.ahead - len(p.commits)} more)")
+            elif p.status == "up_to_date":
+                actions.append(f"workspace {name} repo {p.repo}: up to date with {p.base}")
+            elif p.status == "conflict":
+                actions.append(
+                    f"workspace {name} repo {p.repo}: CONFLICT with {p.base} in "
+                    f"{', '.join(p.conflicts)}; nothing of {name} would merge"
+                )
+            else:
+                actions.append(f"workspace {name} repo {p.repo}: cannot tell: {p.error}")
+    conflicts = any(p["status"] == "conflict" for repos in workspaces.values() for p in repos)
+    return {
+        "run_id": run_id,
+        "dry_run": True,
+        "workspaces": workspaces,
+        "conflicts": conflicts,
+        "actions": actions,
+    }
 
 
 async def close_run(
@@ -177,4 +225,4 @@ async def close_run(
     }
 
 
-__all__ = ["GateError", "close_run", "merge_run"]
+__all__ = ["GateError", "close_run", "merge_run", "preview_merge"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.supervisor.world import EXIT3, World, wait_until
+from tests.supervisor.world import EXIT3, HOLD, World, wait_until
 
 DONE = "make test passes"
 
@@ -134,3 +134,63 @@ def test_close_keep_agents_leaves_them_running(make_world: Callable[..., World])
     assert closed["agents_stopped"] == 0
     assert session in world.sessions()
     world.tmux("kill-session", "-t", f"={session}")
+
+
+def test_status_shows_review_material_and_merge_dry_run_predicts_the_merge(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world({"a": finished_then_hold()})
+    world.serve()
+    run_id = bootstrap_completed(world)
+    status = world.json("status", "--run-id", run_id)
+    [workspace] = status["diffs"]
+    api = next(r for r in workspace["repos"] if r["repo"] == "api")
+    assert api["clean"] is True
+    branch = api["branch"]
+    assert branch["base"] == "main" and branch["error"] is None
+    assert "T-1: cache" in [c["subject"] for c in branch["commits"]]
+    assert branch["ahead"] == len(branch["commits"])
+    assert {"path": "cache.py", "insertions": 1, "deletions": 0} in branch["stat"]
+    agent = status["agents"][0]
+    assert agent["signals"] == {"guidance_pending": 0, "complete": True, "validation": "passed"}
+    text = world.cli("status", "--run-id", run_id).stdout
+    assert f"      ahead of main: {branch['ahead']} commit" in text
+    assert "T-1: cache\n" in text and "        cache.py | +1 -0\n" in text
+    assert "signals=complete,validation:passed" in text
+
+    dry = world.json("merge", "--run-id", run_id, "--dry-run")
+    [previews] = dry["workspaces"].values()
+    api_preview = next(p for p in previews if p["repo"] == "api")
+    assert api_preview["status"] == "would_merge" and dry["conflicts"] is False
+    assert any(line.endswith(" T-1: cache") for line in api_preview["commits"])
+    # The operator lands a conflicting change on main: the dry run predicts it, exits 1.
+    (world.root / "repos" / "api" / "cache.py").write_text("CACHE = None\n")
+    world.git("api", "add", "cache.py")
+    world.git("api", "commit", "-q", "-m", "operator: cache")
+    main_before = world.git("api", "rev-parse", "main")
+    predicted = world.cli("merge", "--run-id", run_id, "--dry-run", check=False)
+    assert predicted.returncode == 1, predicted.stdout + predicted.stderr
+    assert "repo api: CONFLICT with main in cache.py" in predicted.stdout
+    assert world.git("api", "rev-parse", "main") == main_before  # nothing merged
+    assert world.git("api", "status", "--porcelain") == ""
+    world.cli("cleanup", "--run-id", run_id)
+
+
+def test_status_without_a_selector_shows_every_active_run(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world({"a": HOLD})
+    assert world.cli("status").stdout == (
+        "No active runs.\nSee finished ones with: metawsm runs --all\n"
+    )
+    assert world.json("status") == []
+    world.serve()
+    active = world.json("run", "--ticket", "T-1", "--repos", "api", "--detach")["run_id"]
+    planned = world.json("run", "--ticket", "T-1", "--repos", "api", "--dry-run")["run_id"]
+    views = world.json("status")
+    assert [v["run_id"] for v in views] == [active]  # not the dry run
+    assert views[0]["agents"][0]["name"] == "a"
+    text = world.cli("status").stdout
+    assert text.startswith(f"Run: {active}\n") and planned not in text
+    assert world.json("runs", "--all")[0]["status"] in ("planned", "running")
+    world.cli("stop", "--run-id", active)
