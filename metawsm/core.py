@@ -62,6 +62,15 @@ class RunsParams(BaseModel):
 class CleanupParams(Selector):
     keep_workspaces: bool = False
     dry_run: bool = False
+    #: Every finished run (:data:`CLEANUP_ALL_STATUSES`) instead of one selected run.
+    all: bool = False
+    #: Also delete the runs' workspace branches that are merged into their base.
+    prune_branches: bool = False
+
+
+#: The runs ``cleanup --all`` cleans: those that ended. A completed run waits for its review
+#: (iterate, merge, close), so it is left alone until it is closed or stopped.
+CLEANUP_ALL_STATUSES = (RunStatus.CLOSED, RunStatus.STOPPED, RunStatus.FAILED)
 
 
 class StopParams(Selector):
@@ -564,12 +573,54 @@ def plan_view(spec: RunSpec, steps: list[dict[str, Any]] | None = None) -> dict[
     return {"run_id": spec.run_id, "dry_run": spec.dry_run, "steps": listed}
 
 
-def cleanup_plan(run_id: str, spec: RunSpec, *, keep: bool) -> dict[str, Any]:
+def cleanup_plan(
+    run_id: str, spec: RunSpec, *, keep: bool, prune_branches: bool = False
+) -> dict[str, Any]:
     """What ``cleanup --dry-run`` reports, changing nothing."""
     actions = [f"kill tmux sessions of run {run_id}"]
+    workspaces = sorted(set(spec.workspaces.values()))
     if not keep:
-        actions += [f"delete workspace {ws}" for ws in sorted(set(spec.workspaces.values()))]
+        actions += [f"delete workspace {ws}" for ws in workspaces]
+    if prune_branches:
+        actions += [
+            f"delete branch {spec.branch_for(ws)} in {repo} if it is merged into {spec.base_branch}"
+            for ws in workspaces
+            for repo in spec.repos
+        ]
     return {"run_id": run_id, "dry_run": True, "actions": actions}
+
+
+CleanupOne = Callable[[RunRecord], Awaitable[dict[str, Any]]]
+
+
+async def cleanup_runs(env: Environment, params: CleanupParams, one: CleanupOne) -> dict[str, Any]:
+    """``cleanup``: the selected run, or with ``all`` every finished run, each by ``one``."""
+    if not params.all:
+        with Reader(env.db_path) as reader:
+            record = resolve_run_id(reader, params)
+        return await one(record)
+    if params.run_id or params.ticket:
+        raise UsageError(
+            "--all cleans every finished run; it excludes --run-id and --ticket",
+            hint="drop --all to clean one run",
+        )
+    records: list[RunRecord] = []
+    if env.db_path.exists():
+        with Reader(env.db_path) as reader:
+            records = [r for r in reader.list_runs() if r.status in CLEANUP_ALL_STATUSES]
+    records.sort(key=lambda r: (r.created_at, r.run_id))
+    results = [await one(record) for record in records]
+    actions = [
+        f"{result['run_id']}: {action}"
+        for result in results
+        for action in result.get("actions", [])
+    ]
+    return {
+        "all": True,
+        "dry_run": params.dry_run,
+        "runs": results,
+        "actions": actions,
+    }
 
 
 async def event(store: StoreWrites, run_id: str, event_type: str, message: str) -> None:

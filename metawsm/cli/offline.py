@@ -20,13 +20,15 @@ from metawsm.core import (
     StatusParams,
     StopParams,
     cleanup_plan,
+    cleanup_runs,
     event,
 )
 from metawsm.forum.service import FORUM_METHODS, ForumOps
 from metawsm.hsm import RunStatus
 from metawsm.runs.spec import RunSpec
 from metawsm.store.client import DirectStore
-from metawsm.supervisor.offline import cleanup_workspaces, stop_run_offline
+from metawsm.store.records import RunRecord
+from metawsm.supervisor.offline import cleanup_workspaces, prune_run_branches, stop_run_offline
 
 
 class OfflineCore(ForumOps, LoopOps, ReadingCore):
@@ -49,10 +51,21 @@ class OfflineCore(ForumOps, LoopOps, ReadingCore):
         return {**result, "supervisor": "down"}
 
     async def cleanup(self, params: CleanupParams) -> dict[str, Any]:
-        record = self._record(params)
+        async def one(record: RunRecord) -> dict[str, Any]:
+            return await self._cleanup_one(record, params)
+
+        result = await cleanup_runs(self.env, params, one)
+        return {**result, "supervisor": "down"}
+
+    async def _cleanup_one(self, record: RunRecord, params: CleanupParams) -> dict[str, Any]:
         spec = RunSpec.model_validate_json(record.spec_json)
         if params.dry_run:
-            return cleanup_plan(record.run_id, spec, keep=params.keep_workspaces)
+            return cleanup_plan(
+                record.run_id,
+                spec,
+                keep=params.keep_workspaces,
+                prune_branches=params.prune_branches,
+            )
         result: dict[str, Any] = {"run_id": record.run_id}
         async with DirectStore(self.env.db_path) as store:
             if record.status != RunStatus.STOPPED:
@@ -60,13 +73,15 @@ class OfflineCore(ForumOps, LoopOps, ReadingCore):
                     self.env, store, record.run_id, reason="cleanup requested"
                 )
             deleted = [] if params.keep_workspaces else await cleanup_workspaces(self.env, spec)
+            pruned = await prune_run_branches(self.env, spec) if params.prune_branches else {}
             await event(
                 store,
                 record.run_id,
                 "cleanup",
-                f"cleanup completed; workspaces deleted: {len(deleted)}",
+                f"cleanup completed; workspaces deleted: {len(deleted)}"
+                + (f"; branches deleted: {len(pruned['branches_deleted'])}" if pruned else ""),
             )
-        return {**result, "workspaces_deleted": deleted, "supervisor": "down"}
+        return {**result, "workspaces_deleted": deleted, **pruned}
 
     def write_store(self) -> DirectStore:
         return DirectStore(self.env.db_path)

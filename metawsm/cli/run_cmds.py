@@ -399,11 +399,20 @@ def restart(*, dry_run: Flag = False, target: Target = TARGET) -> int:
 
 @app.command
 def cleanup(
-    *, keep_workspaces: Flag = False, dry_run: Flag = False, target: Target = TARGET
+    *,
+    keep_workspaces: Flag = False,
+    dry_run: Flag = False,
+    all: Flag = False,
+    prune_branches: Flag = False,
+    target: Target = TARGET,
 ) -> int:
     """Stop a run's agents and delete its workspaces (branches and commits are kept).
 
-    Example: metawsm cleanup --ticket T-1 --keep-workspaces
+    --all cleans every finished run (closed, stopped or failed; a completed run waits for its
+    review). --prune-branches also deletes the runs' task/* branches that are merged into the
+    base branch; a branch with commits the base lacks is kept and reported.
+
+    Example: metawsm cleanup --all --prune-branches --dry-run
 
     Parameters
     ----------
@@ -411,14 +420,33 @@ def cleanup(
         Keep the workspaces (only stop the agents).
     dry_run
         Print what would be done.
+    all
+        Clean every finished run instead of one (no --run-id or --ticket).
+    prune_branches
+        Delete the runs' workspace branches merged into their base.
     """
-    result = target.call("cleanup", keep_workspaces=keep_workspaces, dry_run=dry_run)
-    deleted = result.get("workspaces_deleted", [])
-    report(
-        result,
-        target.json_output,
-        f"Run {result['run_id']} cleaned up; deleted {len(deleted)} workspace(s).",
+    result = target.call(
+        "cleanup",
+        keep_workspaces=keep_workspaces,
+        dry_run=dry_run,
+        all=all,
+        prune_branches=prune_branches,
     )
+    runs = result.get("runs", [result]) if result.get("all") else [result]
+    lines = []
+    for one in runs:
+        deleted = one.get("workspaces_deleted", [])
+        line = f"Run {one['run_id']} cleaned up; deleted {len(deleted)} workspace(s)"
+        if "branches_deleted" in one:
+            line += f", {len(one['branches_deleted'])} branch(es)"
+        lines.append(line + ".")
+        lines += [
+            f"  kept branch {k['branch']} in {k['repo']}: {k['reason']}"
+            for k in one.get("branches_kept", [])
+        ]
+    if result.get("all") and not runs:
+        lines.append("No finished runs to clean up.")
+    report(result, target.json_output, "\n".join(lines))
     return 0
 
 

@@ -107,7 +107,13 @@ def _supervisor_read(command: str, args: list[str]) -> int | None:
     if answer is None:
         return None
     announce_root(root)
-    sys.stdout.write(json.dumps(answer["result"], indent=2, sort_keys=False) + "\n")
+    result = answer["result"]
+    if command == "status" and not params["run_id"] and not params["ticket"]:
+        # Every active run: the full path prints the list itself (metawsm.cli.run_cmds).
+        if not isinstance(result, dict) or not isinstance(result.get("runs"), list):
+            return None
+        result = result["runs"]
+    sys.stdout.write(json.dumps(result, indent=2, sort_keys=False) + "\n")
     return 0
 
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from metawsm.errors import MetawsmError
+from metawsm.hosts import git as gitops
 from metawsm.hsm import EntityKind, RunStatus, can_transition
+from metawsm.policy import resolve_under
 from metawsm.runs.spec import RunSpec
 from metawsm.store.client import StoreWrites
 from metawsm.store.reader import Reader
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.run import stop_agent_offline
 
-__all__ = ["cleanup_workspaces", "stop_run_offline"]
+__all__ = ["cleanup_workspaces", "prune_run_branches", "stop_run_offline"]
 
 
 async def stop_run_offline(
@@ -59,3 +61,42 @@ async def cleanup_workspaces(env: Environment, spec: RunSpec) -> list[str]:
         if await provider.delete(name, force=True):
             deleted.append(name)
     return deleted
+
+
+async def prune_run_branches(env: Environment, spec: RunSpec) -> dict[str, Any]:
+    """Delete the run's workspace branches (``task/<ws>``) in each repo's clone, each only when
+    it is merged into the base branch and checked out nowhere: a branch that holds commits the
+    base lacks keeps them, and is reported as kept with the reason."""
+    deleted: list[str] = []
+    kept: list[dict[str, str]] = []
+    if env.policy.workspace.provider != "git":
+        return {"branches_deleted": [], "branches_kept": [], "prune": "wsm keeps its branches"}
+    host = env.host
+    base = spec.base_branch.strip().removeprefix("origin/")
+    for repo in spec.repos:
+        configured = env.policy.workspace.repos.get(repo)
+        if configured is None:
+            continue
+        clone = str(resolve_under(env.root, configured))
+        for ws in sorted(set(spec.workspaces.values())):
+            branch = spec.branch_for(ws)
+            try:
+                tip = await gitops.rev_parse(host, clone, f"refs/heads/{branch}")
+                if tip is None:
+                    continue
+                base_tip = await gitops.rev_parse(host, clone, f"refs/heads/{base}")
+                reason = ""
+                if base_tip is None:
+                    reason = f"base branch {base} not found"
+                elif not await gitops.is_ancestor(host, clone, tip, base_tip):
+                    reason = f"not merged into {base}"
+                elif where := await gitops.checked_out_at(host, clone, branch):
+                    reason = f"checked out in {where[0]}"
+                if reason:
+                    kept.append({"repo": repo, "branch": branch, "reason": reason})
+                    continue
+                await gitops.branch_delete(host, clone, branch, force=True)
+                deleted.append(f"{repo}:{branch}")
+            except MetawsmError as exc:
+                kept.append({"repo": repo, "branch": branch, "reason": exc.message})
+    return {"branches_deleted": deleted, "branches_kept": kept}

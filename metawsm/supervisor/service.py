@@ -34,6 +34,7 @@ from metawsm.core import (
     StopParams,
     SubmitParams,
     cleanup_plan,
+    cleanup_runs,
     event,
     is_active,
     plan_view,
@@ -61,7 +62,7 @@ from metawsm.supervisor.docs_federation import (
 from metawsm.supervisor.environment import Environment
 from metawsm.supervisor.events import EventBus
 from metawsm.supervisor.observer import HostObserver
-from metawsm.supervisor.offline import cleanup_workspaces, stop_run_offline
+from metawsm.supervisor.offline import cleanup_workspaces, prune_run_branches, stop_run_offline
 from metawsm.supervisor.run import (
     AgentCommand,
     Execute,
@@ -484,11 +485,20 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
         return {"taken": False}
 
     async def cleanup(self, params: CleanupParams) -> dict[str, Any]:
-        with Reader(self.env.db_path) as reader:
-            record = resolve_run_id(reader, params)
+        async def one(record: RunRecord) -> dict[str, Any]:
+            return await self._cleanup_one(record, params)
+
+        return await cleanup_runs(self.env, params, one)
+
+    async def _cleanup_one(self, record: RunRecord, params: CleanupParams) -> dict[str, Any]:
         spec = RunSpec.model_validate_json(record.spec_json)
         if params.dry_run:
-            return cleanup_plan(record.run_id, spec, keep=params.keep_workspaces)
+            return cleanup_plan(
+                record.run_id,
+                spec,
+                keep=params.keep_workspaces,
+                prune_branches=params.prune_branches,
+            )
         stopped: dict[str, Any] = {}
         if record.status != RunStatus.STOPPED:
             if self.runs_sup.child_spec(record.run_id) is not None:
@@ -500,13 +510,15 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
                 )
         await self.retire(record.run_id)
         deleted = [] if params.keep_workspaces else await cleanup_workspaces(self.env, spec)
+        pruned = await prune_run_branches(self.env, spec) if params.prune_branches else {}
         await event(
             self.store,
             record.run_id,
             "cleanup",
-            f"cleanup completed; workspaces deleted: {len(deleted)}",
+            f"cleanup completed; workspaces deleted: {len(deleted)}"
+            + (f"; branches deleted: {len(pruned['branches_deleted'])}" if pruned else ""),
         )
-        return {"run_id": record.run_id, **stopped, "workspaces_deleted": deleted}
+        return {"run_id": record.run_id, **stopped, "workspaces_deleted": deleted, **pruned}
 
 
 def _require(run_id: str, current: str, target: RunStatus, *, also: str | None = None) -> None:

@@ -190,7 +190,66 @@ def test_status_without_a_selector_shows_every_active_run(
     views = world.json("status")
     assert [v["run_id"] for v in views] == [active]  # not the dry run
     assert views[0]["agents"][0]["name"] == "a"
+    world.env["METAWSM_NO_THIN"] = "1"  # the same answer from the full CLI
+    assert [v["run_id"] for v in world.json("status")] == [active]
+    del world.env["METAWSM_NO_THIN"]
     text = world.cli("status").stdout
     assert text.startswith(f"Run: {active}\n") and planned not in text
     assert world.json("runs", "--all")[0]["status"] in ("planned", "running")
+    world.cli("stop", "--run-id", active)
+
+
+def test_cleanup_all_cleans_every_finished_run_and_prunes_merged_branches(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world({"a": finished_then_hold(), "h": HOLD})
+    world.serve()
+    # A closed run (its branch merged into main) ...
+    closed = world.json(
+        "bootstrap", "--ticket", "T-2", "--repos", "api", "--agent", "a", *BRIEF, "--detach"
+    )["run_id"]
+    wait_until(
+        lambda: world.json("status", "--run-id", closed, "--no-diffs")["status"] == "completed",
+        timeout=60,
+        what="completion",
+    )
+    world.cli("close", "--run-id", closed)
+    # ... a stopped one (its branch never merged) and an active one.
+    stopped = world.json("run", "--ticket", "T-1", "--repos", "api", "--agent", "h", "--detach")[
+        "run_id"
+    ]
+    world.cli("stop", "--run-id", stopped)
+    active = world.json("run", "--ticket", "T-1", "--repos", "api", "--agent", "h", "--detach")[
+        "run_id"
+    ]
+    branch_of = {
+        run_id: f"task/{next(iter(world.json('status', '--run-id', run_id)['diffs']))['workspace']}"
+        for run_id in (closed, stopped, active)
+    }
+    branches_before = world.git("api", "branch", "--list", "task/*")
+    assert all(b in branches_before for b in branch_of.values())
+
+    dry = world.cli("cleanup", "--all", "--prune-branches", "--dry-run")
+    assert f"{closed}: delete branch {branch_of[closed]} in api" in dry.stdout
+    assert f"{stopped}: kill tmux sessions" in dry.stdout and active not in dry.stdout
+    assert world.git("api", "branch", "--list", "task/*") == branches_before
+
+    both = world.cli("cleanup", "--all", "--run-id", active, check=False)
+    assert both.returncode == 2 and "excludes --run-id and --ticket" in both.stderr
+
+    result = world.json("cleanup", "--all", "--prune-branches")
+    by_run = {r["run_id"]: r for r in result["runs"]}
+    assert set(by_run) == {closed, stopped}
+    assert by_run[closed]["branches_deleted"] == [f"api:{branch_of[closed]}"]
+    assert by_run[stopped]["branches_deleted"] == []
+    assert by_run[stopped]["branches_kept"] == [
+        {"repo": "api", "branch": branch_of[stopped], "reason": "not merged into main"}
+    ]
+    branches = world.git("api", "branch", "--list", "task/*")
+    assert branch_of[closed] not in branches
+    assert branch_of[stopped] in branches and branch_of[active] in branches
+    # The active run is untouched: its workspace and agent are still there.
+    status = world.json("status", "--run-id", active)
+    assert status["status"] == "running" and status["diffs"][0]["error"] is None
+    assert status["agents"][0]["session"] in world.sessions()
     world.cli("stop", "--run-id", active)
