@@ -8,7 +8,6 @@ from typing import Any
 from metawsm.errors import MetawsmError
 from metawsm.hosts import git as gitops
 from metawsm.hsm import EntityKind, RunStatus, can_transition
-from metawsm.policy import resolve_under
 from metawsm.runs.spec import RunSpec
 from metawsm.store.client import StoreWrites
 from metawsm.store.reader import Reader
@@ -71,13 +70,13 @@ async def prune_run_branches(env: Environment, spec: RunSpec) -> dict[str, Any]:
     kept: list[dict[str, str]] = []
     if env.policy.workspace.provider != "git":
         return {"branches_deleted": [], "branches_kept": [], "prune": "wsm keeps its branches"}
-    host = env.host
+    site = env.site(spec.host)  # the run's host: its clones, over its connection
+    host = site.host
     base = spec.base_branch.strip().removeprefix("origin/")
     for repo in spec.repos:
-        configured = env.policy.workspace.repos.get(repo)
-        if configured is None:
+        clone = site.repos.get(repo)
+        if clone is None:
             continue
-        clone = str(resolve_under(env.root, configured))
         for ws in sorted(set(spec.workspaces.values())):
             branch = spec.branch_for(ws)
             try:
