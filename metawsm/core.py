@@ -27,6 +27,7 @@ from metawsm.hsm import ACTIVE_RUN_STATUSES, EntityKind, RunStatus
 from metawsm.loop.bootstrap import Brief, render_brief_doc, upsert_brief_op
 from metawsm.naming import validate_name
 from metawsm.runs.plan import build_plan, seed_agents
+from metawsm.runs.preflight import find_missing, preflight
 from metawsm.runs.spec import RunRequest, RunSpec, host_load, resolve_run
 from metawsm.status import (
     SIGNAL_EVENT_TYPES,
@@ -488,6 +489,10 @@ async def record_new_run(
         root=env.root,
         host_load=host_load(reader),
     )
+    if not spec.dry_run:
+        # Plan time, before anything is made: an agent whose program is not on its host would
+        # otherwise fail only after its workspace was provisioned (a dry run reports it).
+        await preflight(env.host_for(spec.host), spec.agents)
     steps = build_plan(spec)
     agents = seed_agents(spec, now)
     write = [
@@ -571,6 +576,13 @@ def plan_view(spec: RunSpec, steps: list[dict[str, Any]] | None = None) -> dict[
         ]
     )
     return {"run_id": spec.run_id, "dry_run": spec.dry_run, "steps": listed}
+
+
+async def dry_run_view(env: Environment, spec: RunSpec) -> dict[str, Any]:
+    """What ``run --dry-run`` reports: the plan, and every agent whose program is not on its
+    host (``preflight``, empty when all are there)."""
+    missing = await find_missing(env.host_for(spec.host), spec.agents)
+    return {**plan_view(spec), "preflight": [m.as_dict() for m in missing]}
 
 
 def cleanup_plan(

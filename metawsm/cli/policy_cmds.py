@@ -19,6 +19,7 @@ from metawsm.cli import app
 from metawsm.errors import PolicyError, PolicyValidationError
 from metawsm.policy import (
     DEFAULT_POLICY_PATH,
+    Policy,
     load_policy,
     policy_json,
     resolve_policy_path,
@@ -86,8 +87,9 @@ def policy_validate(*, path: str | None = None, json_output: JsonFlag = False) -
     target = resolve_policy_path(path, root=None if path else find_root())
     exists = target.exists()
     errors: list[tuple[str, str]] = []
+    warnings: list[str] = []
     try:
-        load_policy(target)
+        warnings = _program_warnings(load_policy(target), target)
     except PolicyValidationError as exc:
         errors = exc.errors
     except PolicyError as exc:
@@ -101,14 +103,35 @@ def policy_validate(*, path: str | None = None, json_output: JsonFlag = False) -
                 "exists": exists,
                 "valid": not errors,
                 "errors": [{"key": key, "message": message} for key, message in errors],
+                "warnings": warnings,
             }
         )
     elif not errors:
         suffix = "" if exists else " (no file: the defaults apply)"
         print(f"Policy {target} is valid.{suffix}")
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     else:
         _report(target, errors)
     return 1 if errors else 0
+
+
+def _program_warnings(policy: Policy, target: Path) -> list[str]:
+    """Agents whose program is not on this machine: a run with them would be refused at plan
+    time (a warning, not an error: the policy may be meant for another machine)."""
+    import anyio
+
+    from metawsm.errors import MetawsmError
+    from metawsm.hosts import LocalHost
+    from metawsm.runs.preflight import find_missing
+    from metawsm.runs.profiles import resolve_agents
+
+    try:
+        agents = resolve_agents(policy, [], policy_path=target)
+        missing = anyio.run(find_missing, LocalHost(), agents, backend="asyncio")
+    except MetawsmError as exc:  # a skill or script missing: the run reports that itself
+        return [f"agents not checked: {exc.message}"]
+    return [m.sentence() for m in missing]
 
 
 def _report(target: Path, errors: list[tuple[str, str]]) -> None:

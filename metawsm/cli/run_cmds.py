@@ -175,15 +175,23 @@ def submit(
     json_output: bool,
     brief: dict[str, Any] | None = None,
 ) -> int:
-    """Submit a run to the running supervisor, or supervise it in the foreground."""
+    """Submit a run to the running supervisor, or supervise it in the foreground (a dry run
+    is planned without starting a supervisor)."""
     env = root.env()
+    if root.policy:
+        # The file this command was given, as an absolute path: the supervisor reads it.
+        request = request.model_copy(update={"policy_path": str(env.policy_path)})
     _check_request(env, request)
     submitted = SubmitParams(request=request, brief=brief)
     if supervisor_is_running(env):
         params = submitted.model_dump(mode="json")
         result = anyio.run(RemoteCore(env).call, "run.submit", params, backend="asyncio")
         _print_submitted(result, json_output)
-        return 0
+        return 1 if result.get("preflight") else 0
+    if request.dry_run:
+        result = anyio.run(_plan_offline, env, submitted, backend="asyncio")
+        _print_submitted(result, json_output)
+        return 1 if result.get("preflight") else 0
     if detach:
         raise UsageError(
             f"--detach needs a running supervisor and none is running for {env.root}",
@@ -206,6 +214,18 @@ def submit(
     # The status the run ended in (not the one it had when its plan was submitted): a run
     # whose agents failed is a failed command.
     return 1 if outcome.get("status", "") == RunStatus.FAILED else 0
+
+
+async def _plan_offline(env: Environment, submitted: SubmitParams) -> dict[str, Any]:
+    """A dry run with no supervisor: write the plan straight to SQLite, start nothing."""
+    from metawsm.core import dry_run_view, record_new_run
+    from metawsm.store.client import DirectStore
+    from metawsm.supervisor.service import brief_from
+
+    brief = brief_from(submitted.brief)
+    with DirectStore(env.db_path) as store, Reader(env.db_path) as reader:
+        spec = await record_new_run(store, env, submitted.request, reader, brief)
+    return await dry_run_view(env, spec)
 
 
 def _check_request(env: Environment, request: RunRequest) -> None:
@@ -232,7 +252,7 @@ def _check_request(env: Environment, request: RunRequest) -> None:
                 load = host_load(reader)
         except StoreError:
             pass  # an old schema: the supervisor migrates it, then checks the run id again
-    resolve_run(
+    spec = resolve_run(
         request,
         env.policy,
         now=datetime.now(UTC),
@@ -240,6 +260,10 @@ def _check_request(env: Environment, request: RunRequest) -> None:
         root=env.root,
         host_load=load,
     )
+    if not request.dry_run:  # a dry run reports missing programs instead
+        from metawsm.runs.preflight import preflight
+
+        anyio.run(preflight, env.host_for(spec.host), spec.agents, backend="asyncio")
 
 
 def _print_submitted(result: dict[str, Any], as_json: bool) -> None:
@@ -257,6 +281,11 @@ def _print_submitted(result: dict[str, Any], as_json: bool) -> None:
             lines.append(f"       error: {step['error']}")
     if result.get("dry_run"):
         lines.append("Run planned in dry-run mode.")
+        for missing in result.get("preflight", []):
+            lines.append(
+                f"Preflight: agent {missing['agent']}: program {missing['program']} "
+                f"not found on host {missing['host']}"
+            )
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
 

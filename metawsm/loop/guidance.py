@@ -20,7 +20,7 @@ from metawsm.agents.signals import (
 from metawsm.docs.native import NativeDocsProvider
 from metawsm.docs.seed import workspace_docs_root
 from metawsm.errors import MetawsmError, UsageError
-from metawsm.hsm import EntityKind, RunStatus
+from metawsm.hsm import AgentStatus, EntityKind, RunStatus
 from metawsm.runs.spec import RunSpec
 from metawsm.store.client import WriteHelpers
 from metawsm.store.reader import Reader
@@ -73,7 +73,25 @@ async def answer_oldest(
         )
     if record.status != RunStatus.AWAITING_GUIDANCE and record.status != RunStatus.FAILED:
         raise MetawsmError(f"run {run_id} is not waiting for guidance (current: {record.status})")
-    return await answer_request(env, store, record, pending, pending[0], answer)
+    # A request of an agent that failed for good (the escalation of a spent restart budget)
+    # cannot be answered: nothing would read the answer. Answer the oldest one that can be,
+    # and say which command acts when none can (it used to print "answered", changing nothing).
+    failed = {
+        (a.agent_name, a.workspace_name)
+        for a in reader.list_agents(run_id)
+        if a.status == AgentStatus.FAILED
+    }
+    answerable = [r for r in pending if (r.agent_name, r.workspace_name) not in failed]
+    if not answerable:
+        stuck = pending[0]
+        raise MetawsmError(
+            f"agent {stuck.agent_name}@{stuck.workspace_name} of run {run_id} has failed: "
+            "an answer would reach no one",
+            hint=f"`metawsm resume --run-id {run_id}` restarts it with a fresh restart budget "
+            f"(its pending requests are then closed); `metawsm stop --run-id {run_id}` stops "
+            "the run",
+        )
+    return await answer_request(env, store, record, pending, answerable[0], answer)
 
 
 async def answer_request(

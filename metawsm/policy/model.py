@@ -369,11 +369,17 @@ class OperatorPolicy(_Section):
         int, _gt0("operator.unhealthy_confirmations must be > 0")
     ] = Field(2, description="Unhealthy observations in a row before acting.")
     restart_budget: Annotated[int, _gt0("operator.restart_budget must be > 0")] = Field(
-        3, description="Restarts of an agent before escalating."
+        3,
+        description="Crash restarts of an agent before it fails and is escalated; the "
+        "operator's restart, iterate and resume give a fresh budget.",
     )
     restart_cooldown_seconds: Annotated[
         int, _gt0("operator.restart_cooldown_seconds must be > 0")
-    ] = Field(60, description="Minimum time between two restarts of an agent.")
+    ] = Field(
+        60,
+        description="Least time between two crash restarts of an agent; the first "
+        "respawn after a crash is immediate.",
+    )
     stale_run_age_seconds: Annotated[int, _gt0("operator.stale_run_age_seconds must be > 0")] = (
         Field(3600, description="Age after which a run without activity is stale.")
     )

@@ -90,10 +90,19 @@ class WriteHelpers:
         return _rowid(await self.write(*write), 1)
 
     async def respawn_agent(
-        self, run_id: str, agent_name: str, workspace_name: str, from_state: str, message: str = ""
+        self,
+        run_id: str,
+        agent_name: str,
+        workspace_name: str,
+        from_state: str,
+        message: str = "",
+        *,
+        crash: bool = True,
     ) -> int:
         """Apply :func:`~metawsm.store.ops.respawn_agent`; return the event's id."""
-        write = build.respawn_agent(run_id, agent_name, workspace_name, from_state, message)
+        write = build.respawn_agent(
+            run_id, agent_name, workspace_name, from_state, message, crash=crash
+        )
         return _rowid(await self.write(*write), 1)
 
     async def add_guidance_request(

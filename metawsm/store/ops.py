@@ -430,18 +430,21 @@ def respawn_agent(
     from_state: str,
     message: str = "",
     *,
+    crash: bool = True,
     now: str | None = None,
 ) -> tuple[Op, Op]:
-    """Move an agent back to ``running`` as a new incarnation: generation and restart count go
-    up by one in the same compare-and-swap, and the transition event carries the new
-    generation (so signals from the old one can be told apart)."""
+    """Move an agent back to ``running`` as a new incarnation: the generation goes up by one in
+    the same compare-and-swap, and the transition event carries the new generation (so signals
+    from the old one can be told apart). The restart count is what counts against the restart
+    budget: a crash restart (``crash``) adds one, the operator's restart starts it again at 0."""
     entity_id = agent_entity_id(agent_name, workspace_name)
     check(EntityKind.AGENT, entity_id, from_state, "running", message)
     stamp = now or utc_now()
     key = (run_id, agent_name, workspace_name)
     update = Op(
         "UPDATE agents SET status = 'running', generation = generation + 1,"
-        " restart_count = restart_count + 1, last_exit_status = NULL, updated_at = ?"
+        f" restart_count = {'restart_count + 1' if crash else '0'},"
+        " last_exit_status = NULL, updated_at = ?"
         " WHERE run_id = ? AND agent_name = ? AND workspace_name = ? AND status = ?",
         (stamp, *key, from_state),
         expect_rowcount=1,

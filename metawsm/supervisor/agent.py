@@ -2,10 +2,12 @@
 
 It starts the agent (or adopts a session that is already there), reads its pane in the host
 observer's snapshot every tick, evaluates health, and applies the restart rules when the agent
-process exits: a non-zero exit or a death by signal is respawned as a new generation within
-``operator.restart_budget`` restarts, each at least ``operator.restart_cooldown_seconds`` after
-the previous one; past the budget the agent is ``failed`` and the run is told why. An exit 0 is
-recorded and not restarted.
+process exits: a non-zero exit or a death by signal is respawned as a new generation. The
+first respawn after a crash is immediate; ``operator.restart_cooldown_seconds`` is the least
+time between two crash restarts (not from the agent's start). Only crash restarts count against
+``operator.restart_budget``; past it the agent is ``failed`` and the run is told why. A restart
+by the operator (``restart``, ``iterate``, ``resume``, ``agent restart``) gives a fresh budget.
+An exit 0 is recorded and not restarted.
 
 The agent process is an external resource: stopping or crashing this actor never kills it.
 Only an explicit :class:`Stop` (``metawsm stop``/``cleanup``) kills the session.
@@ -154,12 +156,15 @@ class AgentActor(Actor[AgentMessage]):
         self.status = AgentStatus.PENDING.value
         self.health = HealthState.IDLE.value
         self.generation = 1
+        #: Crash restarts since the start or the operator's last restart (against the budget).
         self.restarts = 0
         self.exit_status: int | None = None
         self.alive: bool | None = None
         self.activity_at: float | None = None
         self.progress_at: float | None = None
-        self.last_restart_at = 0.0
+        #: When the last crash restart happened (None: none since the start or the operator's
+        #: last restart, so the next crash is respawned at once).
+        self.last_crash_restart_at: float | None = None
         self.respawn_due: float | None = None
         self._seen = 0
         #: Ticks before this one may predate this actor's last start or respawn; see _changed.
@@ -196,6 +201,11 @@ class AgentActor(Actor[AgentMessage]):
             self.generation = row.generation
             self.restarts = row.restart_count
             self.exit_status = row.last_exit_status
+        if self.status == AgentStatus.DEAD:
+            # Dead when the last supervisor stopped, waiting for its respawn: that schedule
+            # died with it. Respawn after one cooldown (when the last crash restart was is not
+            # kept, and this never makes two crash restarts closer than the cooldown).
+            self.respawn_due = time.time() + self.ctx.restart_cooldown
         tick = self.ctx.observer.latest or await self.ctx.observer.next_tick()
         self._seen = tick.seq
         pane = None if tick.snapshot is None else tick.snapshot.get(self.ctx.session)
@@ -304,7 +314,6 @@ class AgentActor(Actor[AgentMessage]):
             )
         except TmuxError as exc:
             raise StartError(f"could not start {self.ctx.entity_id}: {exc.message}") from None
-        self.last_restart_at = time.time()
         self._changed()
         await self._transition(AgentStatus.RUNNING, f"started in tmux session {self.ctx.session}")
         pane = await self._watch_start()
@@ -312,7 +321,9 @@ class AgentActor(Actor[AgentMessage]):
             how = _exit_text(pane)
             await self._record_exit(pane)
             await self._transition(AgentStatus.FAILED, f"exited during startup: {how}")
-            self.ctx.on_final(self.ctx.entity_id, self.status, self.exit_status)
+            # Not reported as an agent that ended (on_final): the failed start fails the plan
+            # step, which is retried and then fails the run with the cause. Reported here too,
+            # every attempt recorded `agent_failed` and a guidance request once more.
             raise StartError(
                 f"agent {self.ctx.entity_id} (tmux session {self.ctx.session}) {how} "
                 "right after start"
@@ -420,8 +431,10 @@ class AgentActor(Actor[AgentMessage]):
             await self._transition(AgentStatus.FAILED, reason)
             self.ctx.on_final(self.ctx.entity_id, self.status, self.exit_status)
             return
-        self.respawn_due = max(time.time(), self.last_restart_at + self.ctx.restart_cooldown)
-        if self.respawn_due <= time.time():
+        now = time.time()
+        last = self.last_crash_restart_at
+        self.respawn_due = now if last is None else max(now, last + self.ctx.restart_cooldown)
+        if self.respawn_due <= now:
             await self._respawn(f"restart after exit ({how})", operator=False)
         else:
             await self._event("restart_scheduled", f"{how}; respawn at cooldown end")
@@ -521,16 +534,27 @@ class AgentActor(Actor[AgentMessage]):
         self._changed()
         from_state = self.status
         await self.ctx.store.respawn_agent(
-            self.ctx.run_id, self.ctx.agent, self.ctx.workspace, from_state, reason
+            self.ctx.run_id,
+            self.ctx.agent,
+            self.ctx.workspace,
+            from_state,
+            reason,
+            crash=not operator,
         )
+        now = time.time()
         self.status = AgentStatus.RUNNING.value
         self.health = HealthState.HEALTHY.value
         self.generation = new_generation
-        self.restarts += 1
+        if operator:
+            # The operator's restart: a fresh budget, and the next crash is respawned at once.
+            self.restarts = 0
+            self.last_crash_restart_at = None
+        else:
+            self.restarts += 1
+            self.last_crash_restart_at = now
         self.exit_status = None
         self.alive = True
-        self.last_restart_at = time.time()
-        self.activity_at = self.progress_at = self.last_restart_at
+        self.activity_at = self.progress_at = now
         self._publish()
 
     async def _stop(self, reason: str, *, force: bool = False) -> None:

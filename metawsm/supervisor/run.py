@@ -74,8 +74,8 @@ def escalation_title(run_id: str, entity_id: str) -> str:
     """The title of the urgent forum thread of an agent past its restart budget: the command
     that acts on it."""
     return (
-        f"Agent {entity_id} failed past its restart budget: metawsm restart --run-id {run_id}"
-        f" (or iterate/stop)"
+        f"Agent {entity_id} failed past its restart budget: metawsm resume --run-id {run_id}"
+        f" (a fresh budget) or metawsm stop --run-id {run_id}"
     )
 
 
@@ -654,15 +654,24 @@ class RunController(Actor[RunMessage]):
         if ended.status == AgentStatus.FAILED:
             message = f"agent {ended.entity_id} failed (exit {ended.exit_status})"
             await self._event("run", self.run_id, "agent_failed", message)
-            # Escalate: the operator sees it under guidance with the reason.
+            # Escalate: the operator sees it under guidance with the reason and the commands
+            # that act on it (an answer through `guide` reaches no one: the agent is gone).
             agent, _, workspace = ended.entity_id.rpartition("@")
+            row = next(
+                (
+                    a
+                    for a in self.reader.list_agents(self.run_id)
+                    if a.agent_name == agent and a.workspace_name == workspace
+                ),
+                None,
+            )
             await self.ctx.store.add_guidance_request(
                 self.run_id,
                 workspace,
                 agent,
-                f"agent {ended.entity_id} failed past its restart budget: restart, iterate "
-                "or stop the run?",
+                escalation_question(self.run_id, ended.entity_id),
                 message,
+                generation=row.generation if row is not None else 0,
                 priority="urgent",
                 opened_by=("system", "metawsm"),
                 title=escalation_title(self.run_id, ended.entity_id),
@@ -741,7 +750,8 @@ class RunController(Actor[RunMessage]):
             if unfinished_only and (finished or live):
                 continue
             ref = await self._ensure_agent(row)
-            await ref.request(Respawn(reason), timeout=AGENT_REQUEST_TIMEOUT)
+            live = await ref.request(Respawn(reason), timeout=AGENT_REQUEST_TIMEOUT)
+            await self._supersede_questions(row, live.generation)
             restarted += 1
         await self._event("run", self.run_id, "restart", f"restarted {restarted} agents")
         return {"run_id": self.run_id, "agents_restarted": restarted}
@@ -767,6 +777,7 @@ class RunController(Actor[RunMessage]):
             live = await ref.request(
                 Respawn("restarted by the operator"), timeout=AGENT_REQUEST_TIMEOUT
             )
+            await self._supersede_questions(row, live.generation)
             return {
                 "run_id": self.run_id,
                 "agent": entity,
@@ -775,10 +786,39 @@ class RunController(Actor[RunMessage]):
             }
         raise MetawsmError(f"unknown agent action {command.action!r}", hint="restart or stop")
 
+    async def _supersede_questions(self, row: AgentRecord, generation: int) -> None:
+        """After the operator restarted an agent, its pending questions from older generations
+        (the escalation of a spent budget among them) are closed: the new generation starts
+        with its signal files cleared, so no answer could reach the one that asked."""
+        for request in self.reader.list_guidance(self.run_id, pending_only=True):
+            if (
+                request.agent_name == row.agent_name
+                and request.workspace_name == row.workspace_name
+                and request.generation < generation
+            ):
+                await self.ctx.store.answer_guidance(
+                    request.id,
+                    f"superseded: the operator restarted the agent as generation {generation}",
+                )
+        if self._run_status() == RunStatus.AWAITING_GUIDANCE and not self.reader.list_guidance(
+            self.run_id, pending_only=True
+        ):
+            await self._to_run_status(RunStatus.RUNNING, "no guidance pending after the restart")
+
     async def _event(self, entity_type: str, entity_id: str, event_type: str, message: str) -> None:
         await self.ctx.store.append_event(
             NewEvent(self.run_id, entity_type, entity_id, event_type, message=message)
         )
+
+
+def escalation_question(run_id: str, entity_id: str) -> str:
+    """The guidance request recorded for an agent that failed for good: it names the commands
+    that act, since an answer cannot restart it."""
+    return (
+        f"agent {entity_id} failed and metawsm will not restart it again; an answer cannot "
+        f"restart it: `metawsm resume --run-id {run_id}` restarts it with a fresh restart "
+        f"budget, `metawsm stop --run-id {run_id}` stops the run"
+    )
 
 
 async def stop_agent_offline(

@@ -35,6 +35,7 @@ from metawsm.core import (
     SubmitParams,
     cleanup_plan,
     cleanup_runs,
+    dry_run_view,
     event,
     is_active,
     plan_view,
@@ -210,7 +211,7 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
         with Reader(self.env.db_path) as reader:
             spec = await record_new_run(self.store, self.env, params.request, reader, brief)
         if spec.dry_run:
-            return plan_view(spec)
+            return await dry_run_view(self.env, spec)
         ref = await self.controller(spec.run_id)
         if not params.wait:
             ref.send_nowait(Execute())

@@ -147,7 +147,11 @@ def test_dry_run_writes_the_plan_and_touches_nothing_else(
         "ticket_context_sync",
         "tmux_start",
     ]
+    assert out["preflight"] == []  # every agent's program is there
     assert world.sessions() == []
     assert not (world.root / ".metawsm" / "workspaces").exists()
+    # No supervisor was started for it: no lock, no supervisor log.
+    assert not (world.root / ".metawsm" / "serve.lock").exists()
+    assert not (world.root / ".metawsm" / "logs").exists()
     assert world.json("runs") == []  # a dry run is not an active run
     assert world.json("runs", "--all")[0]["status"] == "planned"  # not "paused"
