@@ -26,6 +26,7 @@ from metawsm.forum.service import FORUM_METHODS
 from metawsm.hsm import ACTIVE_RUN_STATUSES, EntityKind, RunStatus
 from metawsm.loop.bootstrap import Brief, render_brief_doc, upsert_brief_op
 from metawsm.naming import validate_name
+from metawsm.policy.model import Policy
 from metawsm.runs.plan import build_plan, seed_agents
 from metawsm.runs.preflight import find_missing, preflight
 from metawsm.runs.spec import RunRequest, RunSpec, host_load, resolve_run
@@ -208,6 +209,17 @@ class Core(Protocol):
     async def docs(self, params: DocsParams) -> dict[str, Any]: ...
 
 
+def run_policy(record: RunRecord, fallback: Policy) -> Policy:
+    """The policy snapshot a run started with (``runs.policy_json``); ``fallback`` for a run
+    whose snapshot this version cannot read (one written by the original metawsm)."""
+    from pydantic import ValidationError
+
+    try:
+        return Policy.model_validate_json(record.policy_json or "{}")
+    except ValidationError:
+        return fallback
+
+
 def resolve_run_id(reader: Reader, selector: Selector) -> RunRecord:
     """The run a selector names; the original's rule for ``--ticket``."""
     if selector.run_id and selector.ticket:
@@ -280,6 +292,10 @@ class ReadingCore:
         spec: dict[str, Any] = json.loads(record.spec_json or "{}")
         return spec
 
+    def run_env(self, record: RunRecord) -> Environment:
+        """The environment with the run's own policy in force: the snapshot it started with."""
+        return self.env.with_policy(run_policy(record, self.env.policy))
+
     async def status(self, params: StatusParams) -> dict[str, Any]:
         """One run's status; with no selector, ``{"runs": [...]}``: every active run's."""
         every = not params.run_id and not params.ticket
@@ -306,11 +322,12 @@ class ReadingCore:
             guidance = reader.list_guidance(record.run_id, pending_only=True)
             agent_events = reader.list_agent_events(record.run_id, SIGNAL_EVENT_TYPES)
         spec = self.parsed_spec(record)
+        env = self.run_env(record)
         diffs = None
         if with_diffs and spec.get("workspaces"):
             diffs = await collect_diffs(
-                self.env.host_for(spec.get("host", "local")),
-                await self._workspace_repos(spec),
+                env.host_for(spec.get("host", "local")),
+                await self._workspace_repos(env, spec),
                 spec.get("base_branch", "main"),
                 with_branch=True,
             )
@@ -326,7 +343,7 @@ class ReadingCore:
             diffs=diffs,
             now=now,
             supervisor_up=self.supervisor_up,
-            stale_warning_seconds=self.env.policy.docs.stale_warning_seconds,
+            stale_warning_seconds=env.policy.docs.stale_warning_seconds,
             agent_events=agent_events,
         )
         return self._with_forum(view, now).model_dump(mode="json")
@@ -357,8 +374,10 @@ class ReadingCore:
         """Events not yet exported to Redis (None: the export is off)."""
         return None
 
-    async def _workspace_repos(self, spec: dict[str, Any]) -> dict[str, dict[str, str]]:
-        provider = self.env.workspace_provider(spec.get("host", "local"))
+    async def _workspace_repos(
+        self, env: Environment, spec: dict[str, Any]
+    ) -> dict[str, dict[str, str]]:
+        provider = env.workspace_provider(spec.get("host", "local"))
         found: dict[str, dict[str, str]] = {}
         for name in spec.get("workspaces", {}).values():
             workspace = await provider.info(name)
@@ -424,13 +443,18 @@ class LoopOps:
         with Reader(self.env.db_path) as reader:
             return resolve_run_id(reader, selector)
 
+    def run_env(self, record: RunRecord) -> Environment:
+        """The environment with the run's own policy in force: the snapshot it started with."""
+        return self.env.with_policy(run_policy(record, self.env.policy))
+
     async def guide(self, params: GuideParams) -> dict[str, Any]:
         from metawsm.loop.guidance import answer_oldest
 
         record = self._record(params)
+        env = self.run_env(record)
         async with self.write_store() as store:
             with Reader(self.env.db_path) as reader:
-                return await answer_oldest(self.env, store, reader, record.run_id, params.answer)
+                return await answer_oldest(env, store, reader, record.run_id, params.answer)
 
     async def merge(self, params: MergeParams) -> dict[str, Any]:
         from metawsm.loop.close import merge_run
@@ -438,7 +462,7 @@ class LoopOps:
         record = self._record(params)
         async with self.write_store() as store:
             return await merge_run(
-                self.env, store, record, dry_run=params.dry_run, human=params.human
+                self.run_env(record), store, record, dry_run=params.dry_run, human=params.human
             )
 
     async def close(self, params: CloseParams) -> dict[str, Any]:
@@ -452,7 +476,7 @@ class LoopOps:
 
             with Reader(self.env.db_path) as reader:
                 return await close_run(
-                    self.env,
+                    self.run_env(record),
                     store,
                     reader,
                     record,
@@ -481,6 +505,8 @@ async def record_new_run(
     among the runs waiting for an operator)."""
     taken = {r.run_id for r in reader.list_runs()}
     now = datetime.now(UTC)
+    # The run names the file its policy was read from (the supervisor's, or --policy).
+    request = request.model_copy(update={"policy_path": str(env.policy_path)})
     spec = resolve_run(
         request,
         env.policy,
@@ -488,6 +514,14 @@ async def record_new_run(
         taken_run_ids=taken,
         root=env.root,
         host_load=host_load(reader),
+    )
+    spec = spec.model_copy(
+        update={
+            "policy_read_at": _utc(env.policy_read_at or now.timestamp()),
+            "policy_modified_at": (
+                "" if env.policy_modified_at is None else _utc(env.policy_modified_at)
+            ),
+        }
     )
     if not spec.dry_run:
         # Plan time, before anything is made: an agent whose program is not on its host would
@@ -538,6 +572,10 @@ async def record_new_run(
             run_id=spec.run_id,
         )
     return spec
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 async def ensure_ticket(env: Environment, brief: Brief) -> bool:

@@ -72,7 +72,11 @@ class OfflineCore(ForumOps, LoopOps, ReadingCore):
                 result = await stop_run_offline(
                     self.env, store, record.run_id, reason="cleanup requested"
                 )
-            deleted = [] if params.keep_workspaces else await cleanup_workspaces(self.env, spec)
+            deleted = (
+                []
+                if params.keep_workspaces
+                else await cleanup_workspaces(self.run_env(record), spec)
+            )
             pruned = await prune_run_branches(self.env, spec) if params.prune_branches else {}
             await event(
                 store,

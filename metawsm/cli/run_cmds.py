@@ -220,9 +220,8 @@ async def _plan_offline(env: Environment, submitted: SubmitParams) -> dict[str, 
     """A dry run with no supervisor: write the plan straight to SQLite, start nothing."""
     from metawsm.core import dry_run_view, record_new_run
     from metawsm.store.client import DirectStore
-    from metawsm.supervisor.service import brief_from
 
-    brief = brief_from(submitted.brief)
+    brief = None if submitted.brief is None else submitted.brief.to_brief()
     with DirectStore(env.db_path) as store, Reader(env.db_path) as reader:
         spec = await record_new_run(store, env, submitted.request, reader, brief)
     return await dry_run_view(env, spec)

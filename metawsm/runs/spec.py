@@ -152,6 +152,12 @@ class RunSpec(BaseModel):
     workspace_provider: Literal["git", "wsm"] = "git"
     workspaces_root: str = ""
     """Absolute folder holding the workspaces (``workspace.root`` of the policy)."""
+    policy_read_at: str = ""
+    """When the policy of the run (``policy_path``, its snapshot in ``runs.policy_json``) was
+    read, UTC."""
+    policy_modified_at: str = ""
+    """The policy file's modification time when it was read; "" when there was no file (the
+    defaults)."""
 
     @model_validator(mode="before")
     @classmethod

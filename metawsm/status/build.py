@@ -21,6 +21,7 @@ from metawsm.status.views import (
     DocsView,
     DocSyncView,
     GuidanceView,
+    PolicyView,
     RunStatusView,
     RunSummary,
     StepCounts,
@@ -148,6 +149,11 @@ def build_status(
         updated_at=_or_none(run.updated_at),
         generated_at=format_utc(now),
         docs=_docs(spec, doc_states, now, stale_warning_seconds),
+        policy=PolicyView(
+            path=_text(spec, "policy_path"),
+            read_at=_text(spec, "policy_read_at"),
+            modified_at=_text(spec, "policy_modified_at"),
+        ),
         steps=[_step(step) for step in sorted(steps, key=lambda s: s.step_index)],
         step_counts=_count_steps(steps),
         agents=[

@@ -59,6 +59,8 @@ def render_status_text(view: RunStatusView) -> str:
     if view.last_message:
         lines.append(f"Message: {one_line(view.last_message)}")
     lines += _docs(view.docs)
+    if view.policy.path:
+        lines.append(f"Policy: {_policy(view)}")
     escalations = view.forum.escalations if view.forum is not None else []
     if view.guidance or escalations:
         lines.append("Guidance:")
@@ -108,6 +110,15 @@ def _forum(forum: ForumStatusView) -> list[str]:
             f" updated_at={short_stamp(t.updated_at)} title={one_line(t.title)}"
         )
     return lines
+
+
+def _policy(view: RunStatusView) -> str:
+    policy = view.policy
+    read = f"read {policy.read_at}" if policy.read_at else "read when the run started"
+    if policy.read_at and not policy.modified_at:
+        return f"{policy.path} (no file: the defaults; {read})"
+    modified = f"modified {policy.modified_at}, " if policy.modified_at else ""
+    return f"{policy.path} ({modified}{read})"
 
 
 def _docs(docs: DocsView) -> list[str]:

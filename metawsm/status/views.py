@@ -252,6 +252,16 @@ class ForumStatusView(_View):
     export_lag: int | None = None
 
 
+class PolicyView(_View):
+    """The policy a run started with: which file, and when (``runs.policy_json`` holds it)."""
+
+    path: str | None = None
+    read_at: str | None = None
+    modified_at: str | None = Field(
+        None, description="The file's modification time when read; None: no file, defaults."
+    )
+
+
 class RunStatusView(_View):
     """Everything ``metawsm status`` says about one run."""
 
@@ -264,6 +274,7 @@ class RunStatusView(_View):
     updated_at: str | None = None
     generated_at: str
     docs: DocsView = Field(default_factory=DocsView)
+    policy: PolicyView = Field(default_factory=PolicyView)
     steps: list[StepView] = Field(default_factory=list)
     step_counts: StepCounts = Field(default_factory=StepCounts)
     agents: list[AgentView] = Field(default_factory=list)

@@ -11,14 +11,16 @@ and signal files live on the run's host.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from metawsm.docs.base import DocsProvider
 from metawsm.docs.docmgr_cli import DocmgrCliProvider
 from metawsm.docs.native import NativeDocsProvider
-from metawsm.errors import UsageError
+from metawsm.errors import PolicyError, UsageError
 from metawsm.hosts import Host, LocalHost
 from metawsm.hosts.tmux import TmuxServer
 from metawsm.policy import Policy, load_policy, resolve_under
@@ -59,24 +61,68 @@ class Environment:
     host: LocalHost
     tmux: TmuxServer
     _sites: dict[str, Site] = field(default_factory=dict, repr=False)
+    #: When the policy was read (epoch seconds), and the file's modification time then (None:
+    #: there was no file and the defaults apply).
+    policy_read_at: float = 0.0
+    policy_modified_at: float | None = None
 
     @classmethod
     def load(
         cls, *, root: Path | None = None, policy: str | None = None, db: str | None = None
     ) -> Environment:
         """The environment of ``root`` (default: the root found from the current directory,
-        see :func:`~metawsm.supervisor.rootdir.find_root`)."""
+        see :func:`~metawsm.supervisor.rootdir.find_root`).
+
+        An explicitly named ``policy`` file must exist (the defaults apply only when the
+        default ``.metawsm/policy.json`` is absent)."""
         base = Path(os.path.abspath(root)) if root is not None else find_root()
         policy_path = Path(policy) if policy else base / STATE_DIR / "policy.json"
         if not policy_path.is_absolute():
             policy_path = base / policy_path
-        loaded = load_policy(policy_path)
+        loaded, modified = read_policy(policy_path, explicit=bool(policy))
         db_path = Path(db) if db else base / STATE_DIR / "metawsm.db"
         if not db_path.is_absolute():
             db_path = base / db_path
         host = LocalHost()
         tmux = TmuxServer(host, _tmux_socket(base, loaded.tmux.socket))
-        return cls(base, policy_path, loaded, db_path, host, tmux)
+        return cls(
+            base,
+            policy_path,
+            loaded,
+            db_path,
+            host,
+            tmux,
+            policy_read_at=time.time(),
+            policy_modified_at=modified,
+        )
+
+    def reread_policy(self, policy: str = "") -> Environment:
+        """This environment with its policy read again, as the file is now: ``policy`` (an
+        explicitly named file, which must exist) or this environment's own policy file.
+
+        The tmux server stays this environment's (the supervisor's observer watches it), so a
+        policy that names another ``tmux.socket`` is refused."""
+        path = Path(policy) if policy else self.policy_path
+        if not path.is_absolute():
+            path = self.root / path
+        loaded, modified = read_policy(path, explicit=bool(policy))
+        if _tmux_socket(self.root, loaded.tmux.socket) != self.tmux.socket:
+            raise PolicyError(
+                f"policy {path} names tmux.socket {loaded.tmux.socket!r}, but this supervisor "
+                f"watches {self.policy.tmux.socket!r}",
+                hint="restart the supervisor (`metawsm serve`) to change tmux servers",
+            )
+        return dataclasses.replace(
+            self,
+            policy_path=path,
+            policy=loaded,
+            policy_read_at=time.time(),
+            policy_modified_at=modified,
+        )
+
+    def with_policy(self, policy: Policy) -> Environment:
+        """This environment with ``policy`` (a run's snapshot) in force."""
+        return dataclasses.replace(self, policy=policy)
 
     @property
     def state_dir(self) -> Path:
@@ -173,6 +219,26 @@ class Environment:
             close = getattr(site.host, "aclose", None)
             if close is not None:
                 await close()
+
+
+def read_policy(path: Path, *, explicit: bool) -> tuple[Policy, float | None]:
+    """The policy at ``path`` and the file's modification time (None: no file, the defaults).
+
+    A missing file is an error when it was named explicitly (``--policy``): silently running
+    on the defaults instead was how a typo in the name went unnoticed."""
+    try:
+        modified: float | None = path.stat().st_mtime
+    except FileNotFoundError:
+        modified = None
+    except OSError as exc:
+        raise PolicyError(f"read policy {path}: {exc.strerror or exc}") from None
+    if modified is None and explicit:
+        raise PolicyError(
+            f"policy file {path} does not exist",
+            hint="name an existing file with --policy, or leave --policy out to use "
+            ".metawsm/policy.json (the defaults apply when it is absent)",
+        )
+    return load_policy(path), modified
 
 
 def _tmux_socket(root: Path, socket: str) -> str:

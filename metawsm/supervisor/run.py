@@ -32,6 +32,7 @@ from actors import (
     Supervisor,
     SupervisorState,
 )
+from metawsm.core import run_policy
 from metawsm.errors import MetawsmError
 from metawsm.hosts import LocalHost
 from metawsm.hsm import (
@@ -164,6 +165,8 @@ class RunController(Actor[RunMessage]):
         self.run_sup = run_sup
         self.reader = Reader(ctx.env.db_path)
         self.run_spec: RunSpec | None = None
+        #: The environment with the run's own policy snapshot in force (set at start).
+        self.env = ctx.env
         self._workspaces: dict[str, Workspace] = {}
         self._workspace_lock = anyio.Lock()
         self._plan_error: MetawsmError | None = None  #: why the last execution failed
@@ -173,6 +176,9 @@ class RunController(Actor[RunMessage]):
         if record is None:
             raise MetawsmError(f"run {self.run_id} is not in the store")
         self.run_spec = RunSpec.model_validate_json(record.spec_json)
+        # The policy the run was submitted with, not the supervisor's: an edit of the file
+        # applies to the runs submitted after it, and a run's rules never change under it.
+        self.env = self.ctx.env.with_policy(run_policy(record, self.ctx.env.policy))
         if self.ref is None:
             return
         # Re-adopt through a message, not here: this runs while the run supervisor is still
@@ -274,7 +280,7 @@ class RunController(Actor[RunMessage]):
             status = RunStatus.PLANNING
         if status != RunStatus.RUNNING:
             await self._to_run_status(RunStatus.RUNNING, "executing plan")
-        retries = self.ctx.env.policy.execution.step_retries
+        retries = self.env.policy.execution.step_retries
         ran = False
         self._plan_error = None
         for batch in _batches(self.reader.list_steps(self.run_id)):
@@ -407,11 +413,11 @@ class RunController(Actor[RunMessage]):
         its repos may lack it: seeding creates it in the workspace (never in the operator's
         checkout)."""
         assert self.run_spec is not None
-        docs = self.ctx.env.docs_provider()
+        docs = self.env.docs_provider()
         if (
             self.run_spec.mode == "bootstrap"
             and self.run_spec.doc_seed_mode == "copy_from_repo_on_start"
-            and docs_repo_of_run(self.ctx.env, self.run_spec.repos, self.run_spec.host) is not None
+            and docs_repo_of_run(self.env, self.run_spec.repos, self.run_spec.host) is not None
             and self._brief() is not None
         ):
             await docs.find_ticket(ticket_id)  # a duplicate still fails here
@@ -429,7 +435,7 @@ class RunController(Actor[RunMessage]):
 
     async def _provision(self, name: str) -> Workspace:
         assert self.run_spec is not None
-        provider = self.ctx.env.workspace_provider(self.run_spec.host)
+        provider = self.env.workspace_provider(self.run_spec.host)
         existing = await provider.info(name)
         strategy = self.run_spec.workspace_strategy
         if existing is not None and strategy != "reuse":
@@ -459,7 +465,7 @@ class RunController(Actor[RunMessage]):
     async def _find_workspace(self, name: str) -> Workspace:
         if name not in self._workspaces:
             assert self.run_spec is not None
-            found = await self.ctx.env.workspace_provider(self.run_spec.host).info(name)
+            found = await self.env.workspace_provider(self.run_spec.host).info(name)
             if found is None:
                 raise MetawsmError(
                     f"workspace {name} of run {self.run_id} does not exist",
@@ -490,7 +496,7 @@ class RunController(Actor[RunMessage]):
         try:
             workspace = await self._workspace(workspace_name)
             result = await seed_workspace_docs(
-                self.ctx.env,
+                self.env,
                 self.run_spec,
                 ticket_id,
                 self._doc_repo_path(workspace),
@@ -530,7 +536,7 @@ class RunController(Actor[RunMessage]):
             await self.run_sup.terminate_child(child_id)
         workspace = await self._workspace(row.workspace_name)
         agent_spec = next(a for a in self.run_spec.agents if a.name == row.agent_name)
-        env = self.ctx.env
+        env = self.env
         policy = env.policy
         publish = self.ctx.publish
         run_id = self.run_id
@@ -714,7 +720,7 @@ class RunController(Actor[RunMessage]):
                     continue
                 except ActorStopped:
                     pass
-            await stop_agent_offline(self.ctx.env, self.ctx.store, row, reason, force=force)
+            await stop_agent_offline(self.env, self.ctx.store, row, reason, force=force)
             stopped += 1
         result: dict[str, Any] = {"run_id": self.run_id, "agents_stopped": stopped}
         if deferred:
@@ -766,9 +772,7 @@ class RunController(Actor[RunMessage]):
                     Stop("stopped by the operator"), timeout=AGENT_REQUEST_TIMEOUT
                 )
             else:
-                await stop_agent_offline(
-                    self.ctx.env, self.ctx.store, row, "stopped by the operator"
-                )
+                await stop_agent_offline(self.env, self.ctx.store, row, "stopped by the operator")
             return {"run_id": self.run_id, "agent": entity, "action": "stopped"}
         if command.action == "restart":
             if self._run_status() not in (RunStatus.RUNNING, RunStatus.AWAITING_GUIDANCE):

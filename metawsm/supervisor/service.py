@@ -208,10 +208,13 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
 
     async def submit_run(self, params: SubmitParams) -> dict[str, Any]:
         brief = None if params.brief is None else params.brief.to_brief()
+        # The policy as the file is now (an edit since the supervisor started counts), or the
+        # file this run names with --policy; the run keeps that snapshot for its whole life.
+        env = self.env.reread_policy(params.request.policy_path)
         with Reader(self.env.db_path) as reader:
-            spec = await record_new_run(self.store, self.env, params.request, reader, brief)
+            spec = await record_new_run(self.store, env, params.request, reader, brief)
         if spec.dry_run:
-            return await dry_run_view(self.env, spec)
+            return await dry_run_view(env, spec)
         ref = await self.controller(spec.run_id)
         if not params.wait:
             ref.send_nowait(Execute())
@@ -291,7 +294,7 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
     async def iterate(self, params: IterateParams) -> dict[str, Any]:
         record = self._record(params)
         result = await prepare_iteration(
-            self.env, self.store, record, params.feedback, dry_run=params.dry_run
+            self.run_env(record), self.store, record, params.feedback, dry_run=params.dry_run
         )
         if params.dry_run:
             return result
@@ -510,7 +513,9 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
                     self.env, self.store, record.run_id, reason="cleanup requested"
                 )
         await self.retire(record.run_id)
-        deleted = [] if params.keep_workspaces else await cleanup_workspaces(self.env, spec)
+        deleted = (
+            [] if params.keep_workspaces else await cleanup_workspaces(self.run_env(record), spec)
+        )
         pruned = await prune_run_branches(self.env, spec) if params.prune_branches else {}
         await event(
             self.store,

@@ -122,8 +122,9 @@ def test_a_dry_run_reports_a_missing_program_and_starts_no_supervisor(
     assert f"Preflight: agent helper: program {MISSING} not found on host local" in proc.stdout
     assert "Run planned in dry-run mode." in proc.stdout
     data = json.loads(
-        world.cli("run", "--ticket", "T-1", "--repos", "api", "--dry-run", "--json", check=False)
-        .stdout
+        world.cli(
+            "run", "--ticket", "T-1", "--repos", "api", "--dry-run", "--json", check=False
+        ).stdout
     )
     assert data["preflight"] == [{"agent": "helper", "program": MISSING, "host": "local"}]
     assert not (world.root / ".metawsm" / "serve.lock").exists()
@@ -135,9 +136,7 @@ def test_policy_validate_warns_about_a_missing_program(make_world: Callable[...,
     world = make_world({"unused": HOLD}, policy=PROFILES)
     proc = world.cli("policy", "validate")
     assert "is valid" in proc.stdout
-    assert f'warning: agent "helper": program "{MISSING}" not found on host local' in (
-        proc.stderr
-    )
+    assert f'warning: agent "helper": program "{MISSING}" not found on host local' in (proc.stderr)
     data = world.json("policy", "validate")
     assert data["valid"] is True
     assert data["warnings"] == [f'agent "helper": program "{MISSING}" not found on host local']
