@@ -27,10 +27,12 @@ def _agents(world: World, run_id: str) -> dict[str, dict[str, Any]]:
 
 def _running(world: World, run_id: str, name: str, generation: int) -> dict[str, Any]:
     return wait_until(
-        lambda: (a := _agents(world, run_id).get(name))
-        and a["generation"] == generation
-        and a["status"] == "running"
-        and a,
+        lambda: (
+            (a := _agents(world, run_id).get(name))
+            and a["generation"] == generation
+            and a["status"] == "running"
+            and a
+        ),
         what=f"{name} running as generation {generation}",
     )
 
@@ -92,7 +94,14 @@ def test_the_policy_named_on_the_command_line_is_the_one_the_run_uses(
 
     world.serve()
     run_id = world.json(
-        "run", "--ticket", "T-1", "--repos", "api", "--detach", "--policy", ".metawsm/other-policy.json"
+        "run",
+        "--ticket",
+        "T-1",
+        "--repos",
+        "api",
+        "--detach",
+        "--policy",
+        ".metawsm/other-policy.json",
     )["run_id"]
     assert sorted(_agents(world, run_id)) == ["solo"]
     status = world.json("status", "--run-id", run_id, "--no-diffs")
