@@ -20,20 +20,23 @@ CHECK_TIMEOUT = 20.0
 
 
 async def missing_programs(
-    host: Host, programs: Iterable[str], *, login_shell: bool = False
+    host: Host,
+    programs: Iterable[str],
+    *,
+    login_shell: bool = False,
+    timeout: float = CHECK_TIMEOUT,
 ) -> set[str]:
     """The ``programs`` that the host's shell cannot find (empty when every one is there).
 
     ``login_shell`` looks them up as ``bash -lc`` sees them. Raises
-    :class:`~metawsm.hosts.errors.HostError` when the host cannot run the check at all.
+    :class:`~metawsm.hosts.errors.HostError` when the host cannot run the check at all
+    (:class:`~metawsm.hosts.errors.CommandTimeout` past ``timeout``).
     """
     names = sorted({p for p in programs if p})
     if not names:
         return set()
     shell = ["bash", "-lc"] if login_shell else ["sh", "-c"]
-    result = await host.run(
-        [*shell, _MISSING_SCRIPT, "metawsm-preflight", *names], timeout=CHECK_TIMEOUT
-    )
+    result = await host.run([*shell, _MISSING_SCRIPT, "metawsm-preflight", *names], timeout=timeout)
     if result.returncode != 0:
         raise HostError(
             f"could not check programs on host {host.name}: "

@@ -3,7 +3,7 @@ before any workspace is made.
 
 An agent's program is the first word of its argv (``codex``, ``claude``, the Python of a
 ``scripted`` agent, ``bash`` for a ``shell`` one). For a ``shell`` agent the first word of its
-command is checked too, as the login shell that runs it finds it, when that word is a plain
+command is checked too (by ``sh``, then by the login shell that runs it), when that word is a plain
 program name or path (not an assignment, a quote, a ``$`` or other shell syntax, which only the
 shell can judge). A relative path with a ``/`` is left alone: it is relative to the agent's
 working folder, which does not exist yet.
@@ -11,6 +11,7 @@ working folder, which does not exist yet.
 
 from __future__ import annotations
 
+import logging
 import re
 import shlex
 from collections.abc import Sequence
@@ -18,10 +19,15 @@ from dataclasses import dataclass
 
 from metawsm.errors import UsageError
 from metawsm.hosts.base import Host
+from metawsm.hosts.errors import CommandTimeout
 from metawsm.hosts.programs import missing_programs
 from metawsm.policy.model import quote
 from metawsm.runs.profiles import AgentSpec
 
+log = logging.getLogger("metawsm.preflight")
+
+#: Bound on the login-shell lookup of a shell command's first word.
+LOGIN_CHECK_TIMEOUT = 10.0
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_.+/-]+")
 
 
@@ -63,11 +69,28 @@ def shell_command_word(agent: AgentSpec) -> str:
 
 async def find_missing(host: Host, agents: Sequence[AgentSpec]) -> list[MissingProgram]:
     """Every agent whose program (or shell command's first word) the host cannot find, in
-    agent order: one ``sh`` and at most one login ``bash`` process for all agents."""
+    agent order: one ``sh`` process for all agents, and one login ``bash`` only for the shell
+    words ``sh`` did not find (a login shell can be slow: profiles, version managers). When
+    the login shell does not answer within :data:`LOGIN_CHECK_TIMEOUT`, those words count as
+    unverified, not missing: a slow profile must not refuse a run."""
     direct = {a.name: a.argv[0] for a in agents if a.argv and _checkable(a.argv[0])}
     in_shell = {a.name: w for a in agents if (w := shell_command_word(a))}
-    gone = await missing_programs(host, direct.values())
-    gone_in_shell = await missing_programs(host, in_shell.values(), login_shell=True)
+    gone_plain = await missing_programs(host, {*direct.values(), *in_shell.values()})
+    gone = gone_plain & set(direct.values())
+    gone_in_shell: set[str] = set()
+    unsure = gone_plain & set(in_shell.values())
+    if unsure:
+        try:
+            gone_in_shell = await missing_programs(
+                host, unsure, login_shell=True, timeout=LOGIN_CHECK_TIMEOUT
+            )
+        except CommandTimeout:
+            log.warning(
+                "preflight: the login shell on host %s did not answer within %ss; not verified: %s",
+                host.name,
+                LOGIN_CHECK_TIMEOUT,
+                ", ".join(sorted(unsure)),
+            )
     missing: list[MissingProgram] = []
     for agent in agents:
         if agent.name in direct and direct[agent.name] in gone:

@@ -364,6 +364,8 @@ def test_spec_json_round_trips_and_keeps_the_original_keys(resolve: Any) -> None
         "host",
         "workspace_provider",
         "workspaces_root",
+        "policy_read_at",
+        "policy_modified_at",
     ]
     assert list(data["agents"][0]) == ["name", "profile", "runner", "skills", "argv", "command"]
     assert RunSpec.from_json(text) == spec

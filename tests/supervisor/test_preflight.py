@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,6 +18,7 @@ from metawsm.control.client import ControlClient
 from metawsm.errors import MetawsmError
 from metawsm.hosts import LocalHost
 from metawsm.hosts.programs import missing_programs
+from metawsm.runs import preflight
 from metawsm.runs.preflight import find_missing, shell_command_word
 from metawsm.runs.profiles import AgentSpec
 from tests.supervisor.world import HOLD, World
@@ -40,6 +42,16 @@ PROFILES: dict[str, Any] = {
 }
 
 
+def _quiet_home(world: World) -> World:
+    """A HOME without profiles for the CLI processes: the login shell that looks up a shell
+    command's first word then answers at once (the machine's own profile may take a minute).
+    Nothing in these tests commits, so no git identity is needed."""
+    home = world.root / "home"
+    home.mkdir(exist_ok=True)
+    world.env["HOME"] = str(home)
+    return world
+
+
 def _nothing_made(world: World) -> None:
     assert world.sessions() == []
     workspaces = world.root / ".metawsm" / "workspaces"
@@ -47,7 +59,11 @@ def _nothing_made(world: World) -> None:
     assert len(world.worktrees("api")) == 1
 
 
-def test_the_check_goes_through_the_host_in_one_process_per_shell() -> None:
+def test_the_check_goes_through_the_host_in_one_process_per_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # a login shell without the machine's profile
+
     async def check() -> tuple[set[str], set[str]]:
         host = LocalHost()
         plain = await missing_programs(host, ["sh", MISSING, "/bin/sh", "/no/such/tool"])
@@ -59,7 +75,9 @@ def test_the_check_goes_through_the_host_in_one_process_per_shell() -> None:
     assert login == {MISSING}  # builtins and keywords are what a shell can run
 
 
-def test_the_program_of_each_runner() -> None:
+def test_the_program_of_each_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+
     def spec(runner: str, argv: list[str]) -> AgentSpec:
         return AgentSpec(name="a", runner=runner, argv=argv)
 
@@ -82,10 +100,26 @@ def test_the_program_of_each_runner() -> None:
     ]
 
 
+def test_a_login_shell_that_does_not_answer_leaves_its_words_unverified_not_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".profile").write_text("sleep 5\n")  # a profile that takes its time
+    (tmp_path / ".bash_profile").write_text("sleep 5\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(preflight, "LOGIN_CHECK_TIMEOUT", 0.5)
+    agents = [
+        AgentSpec(name="direct", runner="codex", argv=[MISSING, "exec", "x"]),
+        AgentSpec(name="shell", runner="shell", argv=["bash", "-lc", f"{MISSING} go"]),
+    ]
+    missing = anyio.run(find_missing, LocalHost(), agents, backend="asyncio")
+    # The direct program is looked up without a login shell, so it is still found missing.
+    assert [(m.agent, m.program) for m in missing] == [("direct", MISSING)]
+
+
 def test_a_run_whose_agent_program_is_missing_is_refused_before_anything_is_made(
     make_world: Callable[..., World],
 ) -> None:
-    world = make_world({"unused": HOLD}, policy=PROFILES)
+    world = _quiet_home(make_world({"unused": HOLD}, policy=PROFILES))
     # Foreground: refused before a supervisor starts.
     proc = world.cli("run", "--ticket", "T-1", "--repos", "api", check=False)
     assert proc.returncode == 2  # bad input, as an unknown repo or agent is
@@ -116,7 +150,7 @@ def test_a_run_whose_agent_program_is_missing_is_refused_before_anything_is_made
 def test_a_dry_run_reports_a_missing_program_and_starts_no_supervisor(
     make_world: Callable[..., World],
 ) -> None:
-    world = make_world({"unused": HOLD}, policy=PROFILES)
+    world = _quiet_home(make_world({"unused": HOLD}, policy=PROFILES))
     proc = world.cli("run", "--ticket", "T-1", "--repos", "api", "--dry-run", check=False)
     assert proc.returncode == 1
     assert f"Preflight: agent helper: program {MISSING} not found on host local" in proc.stdout
@@ -133,7 +167,7 @@ def test_a_dry_run_reports_a_missing_program_and_starts_no_supervisor(
 
 
 def test_policy_validate_warns_about_a_missing_program(make_world: Callable[..., World]) -> None:
-    world = make_world({"unused": HOLD}, policy=PROFILES)
+    world = _quiet_home(make_world({"unused": HOLD}, policy=PROFILES))
     proc = world.cli("policy", "validate")
     assert "is valid" in proc.stdout
     assert f'warning: agent "helper": program "{MISSING}" not found on host local' in (proc.stderr)

@@ -102,6 +102,7 @@ def test_validate_json_lists_every_error(
         "exists": True,
         "valid": False,
         "errors": [{"key": key, "message": message} for key, message in BAD_ERRORS],
+        "warnings": [],
     }
 
 
@@ -113,6 +114,7 @@ def test_validate_json_of_a_valid_file(tmp_path: Path, capsys: pytest.CaptureFix
         "exists": True,
         "valid": True,
         "errors": [],
+        "warnings": [],
     }
 
 
