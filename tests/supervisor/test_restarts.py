@@ -127,6 +127,10 @@ def test_an_agent_failing_its_start_verification_is_reported_once(
             "agents": [{"name": "bad", "profile": "p-bad"}],
         },
     )
+    # The shell runner is a login bash: with a HOME without profiles it starts at once (the
+    # machine's own profile may take longer than the start verification).
+    (world.root / "home").mkdir()
+    world.env["HOME"] = str(world.root / "home")
     world.serve()
     proc = world.cli("run", "--ticket", "T-1", "--repos", "api", "--detach", check=False)
     assert proc.returncode == 1
