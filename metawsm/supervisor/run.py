@@ -76,7 +76,8 @@ def escalation_title(run_id: str, entity_id: str) -> str:
     that acts on it."""
     return (
         f"Agent {entity_id} failed past its restart budget: metawsm resume --run-id {run_id}"
-        f" (a fresh budget) or metawsm stop --run-id {run_id}"
+        f" (the failed agents) or metawsm restart --run-id {run_id} (all), each with a fresh"
+        f" budget; or metawsm stop --run-id {run_id}"
     )
 
 
@@ -821,7 +822,8 @@ def escalation_question(run_id: str, entity_id: str) -> str:
     return (
         f"agent {entity_id} failed and metawsm will not restart it again; an answer cannot "
         f"restart it: `metawsm resume --run-id {run_id}` restarts it with a fresh restart "
-        f"budget, `metawsm stop --run-id {run_id}` stops the run"
+        f"budget (`metawsm restart --run-id {run_id}` restarts every agent), "
+        f"`metawsm stop --run-id {run_id}` stops the run"
     )
 
 
