@@ -372,7 +372,9 @@ class ReadingCore:
 
     def forum_export_lag(self) -> int | None:
         """Events not yet exported to Redis (None: the export is off)."""
-        return None
+        from metawsm.forum.redis_export import export_lag
+
+        return export_lag(self.env)
 
     async def _workspace_repos(
         self, env: Environment, spec: dict[str, Any]

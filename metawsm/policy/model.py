@@ -404,8 +404,13 @@ class ForumTopicsPolicy(_Section):
 
 
 class ForumRedisPolicy(_Section):
-    """``forum.redis``: the original's Redis bus (accepted and validated; not used here)."""
+    """``forum.redis``: the Redis Streams export of forum events (off unless ``enabled``)."""
 
+    enabled: bool = Field(
+        False,
+        description="Export every forum event to the stream and read commands from "
+        "<stream>.commands (new here; the original always connected).",
+    )
     url: Annotated[str, _filled("forum.redis.url cannot be empty")] = Field(
         "redis://127.0.0.1:6379/0", description="Redis URL."
     )
