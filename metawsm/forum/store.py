@@ -693,12 +693,31 @@ def list_threads(
             where.append(f"{column} = ?")
             params.append(value)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    cursor = conn.execute(
-        f"SELECT {', '.join(_VIEW_COLUMNS)} FROM forum_thread_views{clause}"
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples, whatever the connection's factory
+    cursor.execute(
+        f"SELECT {_LIST_COLUMNS} FROM forum_thread_views{clause}"
         f" ORDER BY {_PRIORITY_ORDER_SQL}, updated_at DESC, thread_id LIMIT ?",
         (*params, limit),
     )
-    return [thread_json(r) for r in _rows(cursor)]
+    # The rows straight into the output shape: this is the forum's hot read.
+    return [dict(zip(_LIST_KEYS, row, strict=True)) for row in cursor.fetchall()]
+
+
+_LIST_KEYS = (
+    "thread_id",
+    "ticket",
+    "run_id",
+    "agent",
+    "state",
+    "priority",
+    "assignee_type",
+    "assignee_name",
+    "posts_count",
+    "title",
+    "updated_at",
+)
+_LIST_COLUMNS = ", ".join("agent_name" if k == "agent" else k for k in _LIST_KEYS)
 
 
 def get_thread(conn: sqlite3.Connection, thread_id: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -137,6 +138,12 @@ class ServiceCore(ForumOps, LoopOps, ReadingCore):
             self._reader = None
 
     # -- the forum --------------------------------------------------------------------------
+
+    @contextmanager
+    def forum_conn(self) -> Iterator[sqlite3.Connection | None]:
+        # The supervisor's one read connection: a forum read costs its queries, not a connect.
+        with self.reader() as reader:
+            yield reader.conn
 
     async def forum_next_change(self, timeout: float, seen: int) -> None:
         if self.forum is None:
