@@ -296,3 +296,32 @@ def test_from_inside_an_agent_ask_fills_run_ticket_and_agent(
         == 2
     )
     world.cli("stop", "--run-id", run_id)
+
+
+def test_a_kill_9_between_commands_loses_nothing_and_a_retry_applies_once(
+    make_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = make_world({"a": HOLD})
+    server = made.serve()
+    world = Cli(made, monkeypatch)
+    first = _ask(world, "--event-id", "e-kill-1")
+    world.cli("forum", "answer", "--thread-id", first["thread_id"], "--body", "x",
+              "--event-id", "e-kill-2")  # fmt: skip
+    server.kill()  # SIGKILL: no shutdown at all
+    server.wait(timeout=10)
+    made.serve()
+    # The client did not see its replies (say): it retries both with the same ids.
+    again = _ask(world, "--event-id", "e-kill-1")
+    assert again["thread_id"] == first["thread_id"]
+    world.cli("forum", "answer", "--thread-id", first["thread_id"], "--body", "x",
+              "--event-id", "e-kill-2")  # fmt: skip
+    events = [json.loads(x) for x in world.cli("forum", "watch", "--json").stdout.splitlines()]
+    assert [e["type"] for e in events] == [
+        "forum.thread.opened",
+        "forum.post.added",
+        "forum.state.changed",
+    ]
+    assert (
+        world.json("forum", "thread", "--thread-id", first["thread_id"])["thread"]["posts_count"]
+        == 2
+    )
