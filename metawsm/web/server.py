@@ -103,9 +103,11 @@ class _InLoopServer(uvicorn.Server):
 def write_url_file(path: Path, url: str) -> None:
     """The URL (with its token) in an owner-only file, for scripts and the operator."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial = path.with_name(path.name + ".tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(url + "\n")
+    os.replace(partial, path)  # a reader sees the whole URL or no file
 
 
 class WebDashboard:
