@@ -405,6 +405,11 @@ class MetawsmTui(App[int]):
     @work(exclusive=True, group="action")
     async def action_answer(self) -> None:
         q = self.selected_question()
+        if q is None and self.state.selected_run:
+            # What is drawn may be newer than the state's copy: ask before saying "none".
+            await self._refresh(self.state.selected_run)
+            self.draw()
+            q = self.selected_question()
         if q is None:
             self.say(f"no pending question for {self.state.selected_run or 'any run'}")
             return
