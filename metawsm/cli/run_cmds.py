@@ -259,7 +259,9 @@ def _check_request(env: Environment, request: RunRequest) -> None:
         root=env.root,
         host_load=load,
     )
-    if not request.dry_run:  # a dry run reports missing programs instead
+    if not request.dry_run and spec.host == "local":
+        # A dry run reports missing programs instead; a remote host is checked by the
+        # supervisor over its own connection (one connection per host, not one per command).
         from metawsm.runs.preflight import preflight
 
         anyio.run(preflight, env.host_for(spec.host), spec.agents, backend="asyncio")
