@@ -57,6 +57,8 @@ PREFIX = "[scripted]"
 POLL_SECONDS = 0.2
 """How often a guidance step looks for the answer."""
 GIT_TIMEOUT_SECONDS = 120.0
+#: How often a commit that finds git locked (metawsm committing its own files) is tried.
+COMMIT_ATTEMPTS = 20
 FALLBACK_GIT_NAME = "metawsm scripted agent"
 FALLBACK_GIT_EMAIL = "scripted-agent@metawsm.invalid"
 
@@ -377,13 +379,23 @@ class Runner:
     def _commit(self, step: CommitStep) -> None:
         repo = self._repo_dir(step.repo)
         only = [str(p) for p in step.paths] if step.paths else []
-        self._git(repo, ["add", "-A", "--", *only])
         commit = [*self._identity(repo), "commit", "--quiet", "-m", step.message]
         if step.allow_empty:
             commit.append("--allow-empty")
         if only:
             commit += ["--", *only]
-        self._git(repo, commit)
+        # metawsm commits its own files in the same worktree; while it holds git's index or
+        # HEAD lock a commit fails at once, and the agent protocol says to run it again.
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                self._git(repo, ["add", "-A", "--", *only])
+                self._git(repo, commit)
+                break
+            except MetawsmError as exc:
+                if "lock" not in str(exc) or attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                print(f"git is locked ({exc}); trying again", flush=True)
+                time.sleep(0.1 * (attempt + 1))
         head = self._git(repo, ["log", "-1", "--format=%h %s"]).strip()
         print(f"committed {head}", flush=True)
 
