@@ -28,6 +28,19 @@ from metawsm.store.reader import Reader
 from metawsm.store.records import AgentRecord, EventRecord, RunRecord, StepRecord
 from metawsm.supervisor.environment import Environment
 
+#: The five bootstrap brief flags, filled with placeholders (tests that only need a brief).
+BRIEF = [
+    "--goal",
+    "g",
+    "--scope",
+    "s",
+    "--done-criteria",
+    "d",
+    "--constraints",
+    "c",
+    "--merge-intent",
+    "default",
+]
 HOLD = {"steps": [{"do": "say", "text": "holding"}, {"do": "hold"}]}
 EXIT0 = {
     "steps": [

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 
 from metawsm.supervisor.environment import Environment
 from metawsm.tui.app import Ask, Confirm, MetawsmTui, Table
-from tests.supervisor.world import HOLD, World
+from tests.supervisor.world import BRIEF, HOLD, World
 
 pytestmark = pytest.mark.anyio
 
@@ -44,18 +44,6 @@ ASKER = {
         {"do": "hold"},
     ]
 }
-BRIEF = [
-    "--goal",
-    "g",
-    "--scope",
-    "s",
-    "--done-criteria",
-    "d",
-    "--constraints",
-    "c",
-    "--merge-intent",
-    "default",
-]
 
 
 async def until(

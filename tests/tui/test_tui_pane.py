@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from metawsm.tui.app import same_tmux_server, tmux_socket_path
-from tests.supervisor.world import HOLD, World, wait_until
+from tests.supervisor.world import BRIEF, HOLD, World, wait_until
 
 ASKER = {
     "steps": [
@@ -36,18 +36,6 @@ ASKER = {
         {"do": "hold"},
     ]
 }
-BRIEF = [
-    "--goal",
-    "g",
-    "--scope",
-    "s",
-    "--done-criteria",
-    "d",
-    "--constraints",
-    "c",
-    "--merge-intent",
-    "default",
-]
 
 
 class Pane:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.supervisor.world import HOLD, World, wait_until
+from tests.supervisor.world import BRIEF, HOLD, World, wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -57,18 +57,6 @@ ASKER = {
         {"do": "hold"},
     ]
 }
-BRIEF = [
-    "--goal",
-    "g",
-    "--scope",
-    "s",
-    "--done-criteria",
-    "d",
-    "--constraints",
-    "c",
-    "--merge-intent",
-    "default",
-]
 
 
 def _require_chromium() -> None:
